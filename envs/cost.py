@@ -20,8 +20,9 @@ topological order.
   the device, and the makespan is when the last sink's output is on the device.
 * Transfers.  device→server k: the device uplink at the node's transmit-power level q,
   ``bytes·8 / r_up[k][q] + latency_k``; the uplink is ONE shared resource serving
-  transfers one at a time in a fixed order: the input upload(s) (server order), then
-  activation uploads in node order (a node's destinations in server order).  An upload
+  transfers one at a time in a fixed order: node order, a node's uploads right after it
+  finishes (its destinations in server order); the input (token ids) is uploaded when a
+  source node at that server is scheduled, at the highest power level.  An upload
   starts at max(data ready, uplink free).  server k→device: ``bytes·8 / r_down[k] +
   latency_k``, starting when the data is ready (downlinks are not contended).
   server→server: the wired backhaul, ``bytes·8 / backhaul + backhaul latency``, not
@@ -126,6 +127,189 @@ def feasible_locations(inst: Instance, node: int, used_bytes: Sequence[float]) -
             for k in range(inst.num_locations)]
 
 
+class Simulator:
+    """The engine in incremental form: nodes are placed one at a time, in index order.
+
+    ``evaluate`` is this class run over a whole placement, so the environment (which
+    places one node per step) and every other caller share one implementation.
+
+    Times inside are relative to the end of the migration phase T_mig (the whole
+    computation is shifted by T_mig, which grows as migrating nodes are placed);
+    :meth:`result` returns absolute times.
+    """
+
+    __slots__ = ("inst", "record", "n_placed", "loc", "t_mig", "free", "uplink_free", "arrival",
+                 "input_at", "compute_j", "tx_j", "rx_j", "dev_busy", "edge_j", "rel_makespan",
+                 "start", "finish", "transfers", "migrations", "max_finish", "tx")
+
+    def __init__(self, inst: Instance, record: bool = False) -> None:
+        n = inst.num_nodes
+        self.inst = inst
+        self.record = record
+        self.n_placed = 0
+        self.loc = [-1] * n
+        self.tx = [0] * n
+        self.t_mig = 0.0
+        self.free = [0.0] * inst.num_locations
+        self.uplink_free = 0.0
+        self.arrival: list[dict[int, float] | None] = [None] * n
+        self.input_at = {DEVICE: 0.0}
+        self.compute_j = self.tx_j = self.rx_j = self.dev_busy = self.edge_j = 0.0
+        self.rel_makespan = 0.0
+        self.max_finish = 0.0
+        self.start = [0.0] * n
+        self.finish = [0.0] * n
+        self.transfers: list[Transfer] = []
+        self.migrations: list[Transfer] = []
+
+    # -------------------------------------------------------------- one node
+    def place(self, i: int, k: int, v: int, q: int, dests: Sequence[int] | None = None) -> float:
+        """Place node ``i`` (must be the next index) at location ``k`` with DVFS level ``v``
+        (used on the device) and power level ``q`` (its uploads); return its relative finish.
+
+        ``dests``: the other locations that need its output (ascending), sent right after it
+        finishes: the engine's producer-order uplink.  ``None`` (the environment, which does
+        not know the successors' locations yet) sends an output lazily, when a successor
+        is placed; for a chain the two agree, otherwise the final cost is the engine's."""
+        inst = self.inst
+        if i != self.n_placed:
+            raise ValueError(f"nodes must be placed in index order: expected {self.n_placed}, got {i}")
+        sysm = inst.system
+        powers = sysm.device.tx_powers_w
+        lat = sysm.link_latency_s
+        self.loc[i] = k
+        self.tx[i] = q
+        self.n_placed = i + 1
+
+        # KV-cache migration: appended to the serial reconfiguration phase
+        a = inst.kv_loc[i]
+        size = inst.kv_move_bytes[i]
+        if a >= 0 and a != k and size > 0.0:
+            s = self.t_mig
+            if a == DEVICE:
+                air = size * 8.0 / inst.up_bps[k - 1][q]
+                f = s + air + lat[k - 1]
+                self.tx_j += powers[q] * air
+                link = "uplink"
+            elif k == DEVICE:
+                air = size * 8.0 / inst.down_bps[a - 1]
+                f = s + air + lat[a - 1]
+                self.rx_j += sysm.device.rx_power_w * air
+                link = "downlink"
+            else:
+                f = s + size * 8.0 / sysm.backhaul_bps + sysm.backhaul_latency_s
+                link = "backhaul"
+            self.t_mig = f
+            if self.record:
+                self.migrations.append(Transfer("migration", i, a, k, s, f, size, link))
+
+        # ready when every input is at k (the token's input, for a source)
+        ps = inst.preds[i]
+        ready = 0.0
+        if ps:
+            arrival = self.arrival
+            for p in ps:
+                t = arrival[p].get(k)  # type: ignore[union-attr]
+                if t is None:
+                    t = self._send(p, k)
+                if t > ready:
+                    ready = t
+        else:
+            t = self.input_at.get(k)
+            if t is None:  # first source at server k: upload the input at the highest level
+                qmax = len(powers) - 1
+                air = inst.in_bytes * 8.0 / inst.up_bps[k - 1][qmax]
+                s = self.uplink_free
+                t = self.uplink_free = s + air + lat[k - 1]
+                self.tx_j += powers[qmax] * air
+                self.input_at[k] = t
+                if self.record:
+                    self.transfers.append(Transfer("input", -1, DEVICE, k, s, t, inst.in_bytes, "uplink"))
+            ready = t
+        free_k = self.free[k]
+        st = free_k if free_k > ready else ready
+        if k == DEVICE:
+            dur = inst.dev_time[i][v]
+            self.compute_j += inst.dev_energy[i][v]
+            self.dev_busy += dur
+        else:
+            dur = inst.srv_time[i][k - 1]
+            self.edge_j += sysm.server_power_w[k - 1] * dur
+        fin = st + dur
+        self.free[k] = fin
+        self.start[i] = st
+        self.finish[i] = fin
+        if fin > self.max_finish:
+            self.max_finish = fin
+        self.arrival[i] = {k: fin}
+        if dests is not None:
+            for l in dests:
+                self._send(i, l)
+        elif not inst.succs[i] and k != DEVICE:
+            self._send(i, DEVICE)
+        if not inst.succs[i] and k == DEVICE and fin > self.rel_makespan:
+            self.rel_makespan = fin
+        return fin
+
+    def _send(self, i: int, l: int) -> float:
+        """Move node ``i``'s output to location ``l``; return its arrival time there."""
+        inst = self.inst
+        k = self.loc[i]
+        arr = self.arrival[i]
+        fin = arr[k]  # type: ignore[index]
+        size = inst.out_bytes[i]
+        sysm = inst.system
+        is_sink = not inst.succs[i]
+        if k == DEVICE:
+            q = self.tx[i]
+            air = size * 8.0 / inst.up_bps[l - 1][q]
+            s = self.uplink_free if self.uplink_free > fin else fin
+            f = s + air + sysm.link_latency_s[l - 1]
+            self.uplink_free = f
+            self.tx_j += sysm.device.tx_powers_w[q] * air
+            link = "uplink"
+        elif l == DEVICE:
+            air = size * 8.0 / inst.down_bps[k - 1]
+            s, f = fin, fin + air + sysm.link_latency_s[k - 1]
+            self.rx_j += sysm.device.rx_power_w * air
+            link = "downlink"
+        else:
+            s, f = fin, fin + size * 8.0 / sysm.backhaul_bps + sysm.backhaul_latency_s
+            link = "backhaul"
+        arr[l] = f  # type: ignore[index]
+        if f > self.max_finish:
+            self.max_finish = f
+        if is_sink and l == DEVICE and f > self.rel_makespan:
+            self.rel_makespan = f
+        if self.record:
+            self.transfers.append(Transfer("output" if is_sink else "activation", i, k, l, s, f, size, link))
+        return f
+
+    # -------------------------------------------------------------- totals
+    def partial_cost(self) -> tuple[float, float]:
+        """(time, device energy) of what is placed so far: T_mig + the latest finish so far,
+        energy with idle charged up to that time.  Equals the final cost once all is placed."""
+        t = self.t_mig + (self.rel_makespan if self.n_placed == self.inst.num_nodes else self.max_finish)
+        idle = self.inst.system.device.idle_power_w * (t - self.dev_busy)
+        return t, self.compute_j + self.tx_j + self.rx_j + idle
+
+    def result(self) -> Result:
+        if self.n_placed != self.inst.num_nodes:
+            raise ValueError(f"{self.inst.num_nodes - self.n_placed} node(s) left unplaced")
+        t0 = self.t_mig
+        makespan = t0 + self.rel_makespan
+        idle_j = self.inst.system.device.idle_power_w * (makespan - self.dev_busy)
+        res = Result(makespan, self.compute_j + self.tx_j + self.rx_j + idle_j, self.compute_j,
+                     self.tx_j, self.rx_j, idle_j, self.edge_j)
+        if self.record:
+            res.start_s = [t + t0 for t in self.start]
+            res.finish_s = [t + t0 for t in self.finish]
+            res.transfers = self.migrations + [t._replace(start_s=t.start_s + t0, finish_s=t.finish_s + t0)
+                                               for t in self.transfers]
+            res.loc = list(self.loc)
+        return res
+
+
 def evaluate(inst: Instance, placement: Placement | Sequence[int], *, record: bool = True,
              check: bool = True) -> Result:
     """Schedule ``placement`` on ``inst`` and return its makespan, energy and schedule.
@@ -141,134 +325,21 @@ def evaluate(inst: Instance, placement: Placement | Sequence[int], *, record: bo
         check_memory(inst, placement.loc)
     loc = placement.loc
     dv, tx = placement.levels(inst)
-    sysm = inst.system
-    dev = sysm.device
-    powers = dev.tx_powers_w
-    up_bps, down_bps, lat = inst.up_bps, inst.down_bps, sysm.link_latency_s
-    bh_bps, bh_lat = sysm.backhaul_bps, sysm.backhaul_latency_s
-    n, nloc = inst.num_nodes, inst.num_locations
-    preds, succs = inst.preds, inst.succs
-    out_bytes = inst.out_bytes
-    dev_time, dev_energy, srv_time = inst.dev_time, inst.dev_energy, inst.srv_time
-
-    tx_j = rx_j = 0.0
-    transfers: list[Transfer] = []
-    # arrival[i] maps location -> time node i's output is available there
-    arrival: list[dict[int, float]] = [None] * n  # type: ignore[list-item]
-
-    # (a) KV-cache migrations: a serial reconfiguration phase from t = 0, in node order
-    clock = 0.0
-    kv_loc, kv_bytes = inst.kv_loc, inst.kv_move_bytes
-    for i in range(n):
-        a, b = kv_loc[i], loc[i]
-        if a < 0 or a == b or kv_bytes[i] <= 0.0:
-            continue
-        size = kv_bytes[i]
-        s = clock
-        if a == DEVICE:
-            air = size * 8.0 / up_bps[b - 1][tx[i]]
-            clock = s + air + lat[b - 1]
-            tx_j += powers[tx[i]] * air
-            link = "uplink"
-        elif b == DEVICE:
-            air = size * 8.0 / down_bps[a - 1]
-            clock = s + air + lat[a - 1]
-            rx_j += dev.rx_power_w * air
-            link = "downlink"
-        else:
-            clock = s + size * 8.0 / bh_bps + bh_lat
-            link = "backhaul"
-        if record:
-            transfers.append(Transfer("migration", i, a, b, s, clock, size, link))
-    t_mig = clock
-
-    # (b) input upload(s), at the highest power level, in server order
-    uplink_free = t_mig
-    input_at = {DEVICE: t_mig}
-    src_locs = sorted({loc[i] for i in inst.sources if loc[i] != DEVICE})
-    qmax = len(powers) - 1
-    for k in src_locs:
-        air = inst.in_bytes * 8.0 / up_bps[k - 1][qmax]
-        s = uplink_free
-        uplink_free = s + air + lat[k - 1]
-        tx_j += powers[qmax] * air
-        input_at[k] = uplink_free
-        if record:
-            transfers.append(Transfer("input", -1, DEVICE, k, s, uplink_free, inst.in_bytes, "uplink"))
-
-    # (c) nodes in priority order, each followed by its outgoing transfers
-    start = [0.0] * n
-    finish = [0.0] * n
-    compute_j = dev_busy = edge_j = 0.0
-    free = [t_mig] * nloc
-    srv_power = sysm.server_power_w
-    makespan = t_mig
-    for i in range(n):
+    sim = Simulator(inst, record)
+    succs = inst.succs
+    for i in range(inst.num_nodes):
         k = loc[i]
-        ready = t_mig
-        ps = preds[i]
-        if ps:
-            for p in ps:
-                t = arrival[p][k]
-                if t > ready:
-                    ready = t
-        else:
-            t = input_at[k]
-            if t > ready:
-                ready = t
-        st = free[k] if free[k] > ready else ready
-        if k == DEVICE:
-            v = dv[i]
-            dur = dev_time[i][v]
-            compute_j += dev_energy[i][v]
-            dev_busy += dur
-        else:
-            dur = srv_time[i][k - 1]
-            edge_j += srv_power[k - 1] * dur
-        fin = st + dur
-        free[k] = fin
-        start[i] = st
-        finish[i] = fin
-        arr = {k: fin}
-        arrival[i] = arr
         ss = succs[i]
         if ss:
-            dests = {loc[j] for j in ss}
-            dests.discard(k)
-            if len(dests) > 1:
-                dests = sorted(dests)
+            if len(ss) == 1:
+                l = loc[ss[0]]
+                dests = () if l == k else (l,)
+            else:
+                dests = sorted({loc[j] for j in ss} - {k})
         else:
             dests = () if k == DEVICE else (DEVICE,)
-        size = out_bytes[i]
-        for l in dests:
-            if k == DEVICE:
-                q = tx[i]
-                air = size * 8.0 / up_bps[l - 1][q]
-                s = uplink_free if uplink_free > fin else fin
-                f = s + air + lat[l - 1]
-                uplink_free = f
-                tx_j += powers[q] * air
-                link = "uplink"
-            elif l == DEVICE:
-                air = size * 8.0 / down_bps[k - 1]
-                s, f = fin, fin + air + lat[k - 1]
-                rx_j += dev.rx_power_w * air
-                link = "downlink"
-            else:
-                s, f = fin, fin + size * 8.0 / bh_bps + bh_lat
-                link = "backhaul"
-            arr[l] = f
-            if record:
-                transfers.append(Transfer("activation" if ss else "output", i, k, l, s, f, size, link))
-        if not ss:
-            t = arr[DEVICE]
-            if t > makespan:
-                makespan = t
-    idle_j = dev.idle_power_w * (makespan - dev_busy)
-    res = Result(makespan, compute_j + tx_j + rx_j + idle_j, compute_j, tx_j, rx_j, idle_j, edge_j)
-    if record:
-        res.start_s, res.finish_s, res.transfers, res.loc = start, finish, transfers, list(loc)
-    return res
+        sim.place(i, k, dv[i], tx[i], dests)
+    return sim.result()
 
 
 def cost_of(inst: Instance, placement: Placement | Sequence[int]) -> tuple[float, float]:
