@@ -176,7 +176,6 @@ class Simulator:
             raise ValueError(f"nodes must be placed in index order: expected {self.n_placed}, got {i}")
         sysm = inst.system
         powers = sysm.device.tx_powers_w
-        lat = sysm.link_latency_s
         self.loc[i] = k
         self.tx[i] = q
         self.n_placed = i + 1
@@ -186,19 +185,10 @@ class Simulator:
         size = inst.kv_move_bytes[i]
         if a >= 0 and a != k and size > 0.0:
             s = self.t_mig
-            if a == DEVICE:
-                air = size * 8.0 / inst.up_bps[k - 1][q]
-                f = s + air + lat[k - 1]
-                self.tx_j += powers[q] * air
-                link = "uplink"
-            elif k == DEVICE:
-                air = size * 8.0 / inst.down_bps[a - 1]
-                f = s + air + lat[a - 1]
-                self.rx_j += sysm.device.rx_power_w * air
-                link = "downlink"
-            else:
-                f = s + size * 8.0 / sysm.backhaul_bps + sysm.backhaul_latency_s
-                link = "backhaul"
+            dur, tj, rj, link = inst.transfer(a, k, q, size)
+            f = s + dur
+            self.tx_j += tj
+            self.rx_j += rj
             self.t_mig = f
             if self.record:
                 self.migrations.append(Transfer("migration", i, a, k, s, f, size, link))
@@ -217,11 +207,10 @@ class Simulator:
         else:
             t = self.input_at.get(k)
             if t is None:  # first source at server k: upload the input at the highest level
-                qmax = len(powers) - 1
-                air = inst.in_bytes * 8.0 / inst.up_bps[k - 1][qmax]
+                dur, tj, _, _ = inst.transfer(DEVICE, k, len(powers) - 1, inst.in_bytes)
                 s = self.uplink_free
-                t = self.uplink_free = s + air + lat[k - 1]
-                self.tx_j += powers[qmax] * air
+                t = self.uplink_free = s + dur
+                self.tx_j += tj
                 self.input_at[k] = t
                 if self.record:
                     self.transfers.append(Transfer("input", -1, DEVICE, k, s, t, inst.in_bytes, "uplink"))
@@ -258,24 +247,16 @@ class Simulator:
         arr = self.arrival[i]
         fin = arr[k]  # type: ignore[index]
         size = inst.out_bytes[i]
-        sysm = inst.system
         is_sink = not inst.succs[i]
-        if k == DEVICE:
-            q = self.tx[i]
-            air = size * 8.0 / inst.up_bps[l - 1][q]
+        dur, tj, rj, link = inst.transfer(k, l, self.tx[i], size)
+        if k == DEVICE:  # the one shared uplink, in order
             s = self.uplink_free if self.uplink_free > fin else fin
-            f = s + air + sysm.link_latency_s[l - 1]
-            self.uplink_free = f
-            self.tx_j += sysm.device.tx_powers_w[q] * air
-            link = "uplink"
-        elif l == DEVICE:
-            air = size * 8.0 / inst.down_bps[k - 1]
-            s, f = fin, fin + air + sysm.link_latency_s[k - 1]
-            self.rx_j += sysm.device.rx_power_w * air
-            link = "downlink"
+            self.uplink_free = s + dur
         else:
-            s, f = fin, fin + size * 8.0 / sysm.backhaul_bps + sysm.backhaul_latency_s
-            link = "backhaul"
+            s = fin
+        f = s + dur
+        self.tx_j += tj
+        self.rx_j += rj
         arr[l] = f  # type: ignore[index]
         if f > self.max_finish:
             self.max_finish = f

@@ -116,6 +116,20 @@ class Instance:
         self.down_bps = list(s.downlink_bps)
         self.mem_need = [self.weight_bytes[i] + self.kv_bytes[i] for i in range(n)]
 
+    def transfer(self, src: int, dst: int, q: int, nbytes: float) -> tuple[float, float, float, str]:
+        """Moving ``nbytes`` from location ``src`` to ``dst`` (≠ src): (duration_s, device
+        transmit J, device receive J, link).  The one place a transfer's cost is derived:
+        airtime bytes·8/rate (Shannon rate of the snapshot) plus the link's fixed latency;
+        an upload at power level ``q`` costs p_q·airtime, a download P_rx·airtime."""
+        s = self.system
+        if src == 0:
+            air = nbytes * 8.0 / self.up_bps[dst - 1][q]
+            return air + s.link_latency_s[dst - 1], s.device.tx_powers_w[q] * air, 0.0, "uplink"
+        if dst == 0:
+            air = nbytes * 8.0 / self.down_bps[src - 1]
+            return air + s.link_latency_s[src - 1], 0.0, s.device.rx_power_w * air, "downlink"
+        return nbytes * 8.0 / s.backhaul_bps + s.backhaul_latency_s, 0.0, 0.0, "backhaul"
+
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
         return {"format": "deaoff-instance/1",
