@@ -1,0 +1,589 @@
+"""Gymnasium environments for per-token placement of decoder layers on device and edge."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from .cost import DEVICE, Result, Simulator, evaluate, feasible_locations
+from .dynamics import DynamicsConfig, MECProcess
+from .instance import Instance, Placement
+from .models import load_model_spec
+from .system import load_scenario, make_snapshot
+from .tokens import TokenModel
+
+KINDS = ("embed", "block", "attn", "heads", "o_proj", "add", "mlp", "head")
+
+
+@dataclass
+class EnvConfig:
+    """Configuration of both environments (unknown keys are rejected)."""
+
+    model: str = "qwen2.5-0.5b"
+    """Preset name or path of a Hugging Face config.json."""
+    granularity: str = "block"
+    """``block`` (a chain), ``sublayer`` or ``head``."""
+    scenario: str = "two-server"
+    """Scenario preset in configs/scenarios, or a YAML path."""
+    prompt_len: int = 128
+    """Prompt tokens (the prefill)."""
+    new_tokens: int = 32
+    """Decode tokens generated after the prefill."""
+    include_prefill: bool = True
+    """Whether the prefill is the episode's first token (else the prompt's caches start on the device)."""
+    weight_dtype: str = "fp16"
+    act_dtype: str = "fp16"
+    latency_weight: float = 1.0
+    """w_T in the cost C = w_T·latency_s + w_E·energy_j (per second)."""
+    energy_weight: float = 1.0
+    """w_E (per joule)."""
+    reference_mode: str = "exact"
+    """DeAOff mode for the reward reference: ``exact`` or ``relaxed``."""
+    reference_slack: float = 0.10
+    """Phase-2 latency slack of the reference."""
+    reference_levels: bool = True
+    """The reference may lower DVFS / transmit power (the agent always uses the highest)."""
+    invalid_action_penalty: float = 0.1
+    """Subtracted from the reward when a masked action arrives."""
+    reference_cache_size: int = 4096
+    """Reference solutions kept (keyed by the exact instance)."""
+    dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
+    """Which dynamics are on (see envs.dynamics.DynamicsConfig)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.dynamics, Mapping):
+            self.dynamics = DynamicsConfig.from_dict(self.dynamics)
+        for key in ("prompt_len", "new_tokens"):
+            v = getattr(self, key)
+            if not isinstance(v, int) or v < (1 if key == "prompt_len" else 0):
+                raise ValueError(f"config.{key} must be an integer >= {1 if key == 'prompt_len' else 0}, got {v!r}")
+        for key in ("latency_weight", "energy_weight", "invalid_action_penalty", "reference_slack"):
+            v = getattr(self, key)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"config.{key} must be finite and >= 0, got {v!r}")
+        if self.latency_weight + self.energy_weight <= 0:
+            raise ValueError("config: latency_weight + energy_weight must be > 0")
+        if self.reference_mode not in ("exact", "relaxed"):
+            raise ValueError(f"config.reference_mode must be 'exact' or 'relaxed', got {self.reference_mode!r}")
+        if self.granularity not in ("block", "sublayer", "head"):
+            raise ValueError(f"config.granularity must be block, sublayer or head, got {self.granularity!r}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | "EnvConfig" | None) -> "EnvConfig":
+        if data is None:
+            return cls()
+        if isinstance(data, EnvConfig):
+            return data
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"env config: unknown key(s) {unknown}; known keys: {sorted(names)}")
+        return cls(**dict(data))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _log_scale(x: float, decades: float) -> float:
+    v = math.log10(1.0 + x) / decades
+    return 0.0 if v < 0 else (1.0 if v > 1 else v)
+
+
+def _unit(x: float) -> float:
+    return 0.0 if x < 0 else (1.0 if x > 1 else x)
+
+
+class _OffloadBase(gym.Env):
+    """Shared machinery: the request, the dynamics, the KV state and the reference."""
+
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+
+    def __init__(self, config: Mapping[str, Any] | EnvConfig | None = None, render_mode: str | None = None,
+                 reference_fn: Callable[..., Result] | None = None) -> None:
+        self.config = cfg = EnvConfig.from_dict(config)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
+        self.render_mode = render_mode
+        self.spec_model = load_model_spec(cfg.model)
+        self.scenario = load_scenario(cfg.scenario)
+        if self.spec_model.max_positions and cfg.prompt_len + cfg.new_tokens > self.spec_model.max_positions:
+            raise ValueError(f"prompt_len + new_tokens = {cfg.prompt_len + cfg.new_tokens} exceeds "
+                             f"{cfg.model}'s {self.spec_model.max_positions} positions")
+        self.tokens = TokenModel(self.spec_model, cfg.granularity, cfg.prompt_len, make_snapshot(self.scenario),
+                                 cfg.weight_dtype, cfg.act_dtype)
+        self.process = MECProcess(self.scenario, cfg.dynamics)
+        self.num_locations = 1 + self.scenario.num_servers
+        self.num_nodes = self.tokens.num_nodes
+        full = self.tokens.instance(cfg.prompt_len + cfg.new_tokens, make_snapshot(self.scenario),
+                                    [-1] * self.num_nodes)
+        self._model_bytes = sum(full.mem_need)
+        if cfg.dynamics.outages and self._model_bytes > self.scenario.device.mem_capacity_bytes:
+            raise ValueError(f"outages are on but {cfg.model} ({self._model_bytes / 1e9:.2f} GB with its cache) "
+                             f"does not fit the device ({self.scenario.device.mem_capacity_bytes / 1e9:.2f} GB): "
+                             "a token could have nowhere to run")
+        self._reference_fn = reference_fn
+        self._ref_cache: OrderedDict[tuple, Result] = OrderedDict()
+        self.ref_solves = 0
+        self.ref_cache_hits = 0
+        self.inst: Instance | None = None
+
+    # ------------------------------------------------------------------ request state
+    def _reset_request(self) -> None:
+        cfg = self.config
+        self.process.reset(self.np_random)
+        self.kv_loc = [-1] * self.num_nodes
+        self.lost = [False] * self.num_nodes
+        self.token = 0
+        self.num_tokens = cfg.new_tokens + (1 if cfg.include_prefill else 0)
+        self.episode_cost = 0.0
+        self.episode_ref_cost = 0.0
+        self.episode_energy_j = 0.0
+        if not cfg.include_prefill:  # the prompt's caches start on the device
+            self.kv_loc = [DEVICE if kv > 0 else -1 for kv in self.tokens.kv_per_token]
+        self.last_result: Result | None = None
+
+    @property
+    def context(self) -> int | None:
+        """Context length of the current token (None during the prefill)."""
+        cfg = self.config
+        if cfg.include_prefill:
+            return None if self.token == 0 else cfg.prompt_len + self.token
+        return cfg.prompt_len + self.token + 1
+
+    def _build_token(self) -> None:
+        self.snapshot = self.process.snapshot()
+        self.inst = self.tokens.instance(self.context, self.snapshot, self.kv_loc, self.lost)
+        self.ref = self._reference(self.inst)
+        self.ref_cost = self.cost(self.ref)
+
+    def cost(self, res: Result) -> float:
+        """C = w_T·latency_s + w_E·energy_j."""
+        return self.config.latency_weight * res.makespan_s + self.config.energy_weight * res.energy_j
+
+    def _reference(self, inst: Instance) -> Result:
+        key = (tuple(inst.flops), tuple(inst.kv_loc), tuple(inst.kv_move_bytes),
+               tuple(map(tuple, inst.up_bps)), tuple(inst.down_bps), tuple(inst.system.server_flops_per_s),
+               tuple(inst.system.server_up))
+        hit = self._ref_cache.get(key)
+        if hit is not None:
+            self._ref_cache.move_to_end(key)
+            self.ref_cache_hits += 1
+            return hit
+        cfg = self.config
+        if self._reference_fn is not None:
+            res = self._reference_fn(inst)
+        else:
+            from .reference import deaoff_reference
+            res = deaoff_reference(inst, mode=cfg.reference_mode, slack=cfg.reference_slack,
+                                   levels=cfg.reference_levels)
+        self.ref_solves += 1
+        self._ref_cache[key] = res
+        if len(self._ref_cache) > cfg.reference_cache_size:
+            self._ref_cache.popitem(last=False)
+        return res
+
+    def _finish_token(self, loc: list[int]) -> tuple[Result, dict[str, Any]]:
+        """Engine cost of the token's placement; move the caches; advance the system."""
+        inst = self.inst
+        assert inst is not None
+        res = evaluate(inst, Placement(loc), record=self.render_mode is not None)
+        c = self.cost(res)
+        info = {"token": self.token, "context": self.context, "latency_s": res.makespan_s,
+                "energy_j": res.energy_j, "ref_latency_s": self.ref.makespan_s,
+                "ref_energy_j": self.ref.energy_j, "cost": c, "ref_cost": self.ref_cost,
+                "cost_ratio": c / self.ref_cost, "placement": list(loc)}
+        self.episode_cost += c
+        self.episode_ref_cost += self.ref_cost
+        self.episode_energy_j += res.energy_j
+        self.last_result = res
+        self._last_inst = inst
+        self.last_loc = list(loc)
+        # the cache lives where attention ran (a migrated cache moved with it)
+        for i, kv in enumerate(self.tokens.kv_per_token):
+            if kv > 0:
+                self.kv_loc[i] = loc[i]
+        self.lost = [False] * self.num_nodes
+        self.token += 1
+        if self.token < self.num_tokens:
+            for k in self.process.advance(self.np_random):
+                for i in range(self.num_nodes):
+                    if self.kv_loc[i] == k:
+                        self.kv_loc[i] = -1
+                        self.lost[i] = True
+            self._build_token()
+        return res, info
+
+    # ------------------------------------------------------------------ shared obs parts
+    def _location_features(self) -> np.ndarray:
+        """Per location: up, uplink rate, throughput left, free memory (before this token)."""
+        s = self.snapshot
+        out = np.zeros((self.num_locations, 4), dtype=np.float32)
+        d = s.device
+        out[0] = (1.0, 1.0, _log_scale(d.freqs_hz[-1] * d.flops_per_cycle, 16.0),
+                  _unit(1.0 - self._model_bytes / max(d.mem_capacity_bytes, 1.0)))
+        for k in range(1, self.num_locations):
+            out[k] = (float(s.server_up[k - 1]), _log_scale(s.uplink_bps[k - 1][-1], 10.0),
+                      _log_scale(s.server_flops_per_s[k - 1], 16.0),
+                      _unit(1.0 - self._model_bytes / max(s.mem_capacity_bytes[k], 1.0)))
+        return out
+
+    def _kv_share(self) -> np.ndarray:
+        """Fraction of the existing KV bytes at each location (last entry: none yet)."""
+        share = np.zeros(self.num_locations + 1, dtype=np.float32)
+        for i, kv in enumerate(self.tokens.kv_per_token):
+            if kv > 0:
+                share[self.kv_loc[i]] += kv  # -1 lands on the last entry
+        total = share.sum()
+        if total > 0:
+            share /= total
+        else:
+            share[-1] = 1.0
+        return share
+
+    def _progress(self) -> np.ndarray:
+        cfg = self.config
+        ctx = self.context or cfg.prompt_len
+        return np.array([self.token / max(self.num_tokens, 1), float(self.context is None),
+                         ctx / (cfg.prompt_len + cfg.new_tokens + 1),
+                         _unit(self.episode_cost / max(self.episode_ref_cost, 1e-12) / 4.0)
+                         if self.episode_ref_cost > 0 else 0.25],
+                        dtype=np.float32)
+
+    def render(self):
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode")
+            return None
+        from .render import gantt_rgb, placement_table
+        if self.render_mode == "ansi":
+            return placement_table(self)
+        return gantt_rgb(self)
+
+
+class DecoderOffloadEnv(_OffloadBase):
+    """Place a decoder model's layers, one node per step, on the device or an edge server.
+
+    ## Description
+    An episode is one generation request: the prefill of a prompt, then ``new_tokens``
+    decode tokens.  Each token is the model's layer DAG (``granularity``: block chain,
+    sublayers with residual skips, or attention head groups); the agent places its nodes
+    one at a time in the DAG's priority order.  Between tokens the channel fades, the
+    device moves, the servers' background load changes and (optionally) servers go down.
+    The KV cache of an attention node lives where it last ran; placing it elsewhere
+    migrates the cache (its bytes cross the links; time and device energy are charged
+    once, by the cost engine).  Latency and energy come from ``envs.cost``.
+
+    ## Action Space
+    ``Discrete(K)``, K = 1 + number of servers: 0 = device, k = edge server k.  The
+    device runs at its highest DVFS level and uploads at its highest power level.
+    ``action_masks()`` marks locations that are down or lack memory (weights + KV of the
+    nodes already placed this token plus this node), with the solver's feasibility helper.
+    A masked action that arrives anyway runs the node on the device (or, if the device
+    cannot take it, on the first feasible location), sets ``info["invalid_action"]`` and
+    adds ``-invalid_action_penalty`` to the reward.
+
+    ## Observation Space
+    A ``Dict`` of float32 Boxes, every entry in [0, 1]; the shape depends on K only,
+    not on the model's depth.  log(x) means log10(1+x) divided by the stated decades.
+
+    | Key | Shape | Min | Max | Unit |
+    |-----|-------|-----|-----|------|
+    | node | (14,) | 0 | 1 | kind one-hot (embed, block, attn, heads, o_proj, add, mlp, head); log FLOPs /16; log output bytes /10; log weight bytes /12; log KV bytes /12; index / N; layer / L |
+    | inputs | (2K+1,) | 0 | 1 | share of this node's input bytes already at each location (K); where its existing KV cache lives (K one-hot + "none") |
+    | locations | (K, 7) | 0 | 1 | up; log uplink bit/s /10 (device 1); log FLOP/s left /16; free memory share this token; processor busy-for / T_ref (clipped); estimated finish of this node there / T_ref (clipped); estimated device energy of this node there / E_ref (clipped) |
+    | system | (2K+1,) | 0 | 1 | share of all existing KV bytes per location (K + "none"); server load ρ per location (device 0) |
+    | progress | (4,) | 0 | 1 | token / tokens; is prefill; context / max context; episode cost / reference cost / 4 (clipped) |
+
+    T_ref and E_ref are the reference's latency and energy for the current token.
+
+    ## Rewards
+    With C = w_T·latency_s + w_E·energy_j and the token's DeAOff reference C_ref (its
+    plan under the present conditions, paying migrations from the present caches):
+    each step gives ``-(C_partial(after) - C_partial(before)) / C_ref``, where C_partial
+    is the engine's running cost of the nodes placed so far; the step that completes a
+    token replaces C_partial by the engine's exact cost and adds +1.  A token's rewards
+    therefore sum to ``1 - C_agent / C_ref``: 0 means as good as DeAOff, positive better.
+    ``info["rewards"]`` has the parts ``cost``, ``completion`` and ``invalid``.
+
+    ## Starting State
+    Prefill token, node 0; fading, shadowing drawn from the seeded generator; loads at
+    the scenario's levels; no KV cache anywhere.
+
+    ## Episode End
+    Termination: the last decode token has been placed (after (1 + new_tokens) × N
+    steps with the prefill).  Truncation: never inside the env; wrap it in
+    ``TimeLimit`` if you need one.
+
+    ## Arguments
+    | Argument | Default | Meaning |
+    |----------|---------|---------|
+    | config | EnvConfig() | dict or EnvConfig: model, granularity, scenario, prompt_len, new_tokens, weights, reference, dynamics |
+    | render_mode | None | "ansi" (placement table) or "rgb_array" (Gantt of the last token) |
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    def __init__(self, config: Mapping[str, Any] | EnvConfig | None = None, render_mode: str | None = None,
+                 reference_fn: Callable[..., Result] | None = None) -> None:
+        super().__init__(config, render_mode, reference_fn)
+        k = self.num_locations
+        self.action_space = spaces.Discrete(k)
+        self.observation_space = spaces.Dict({
+            "node": spaces.Box(0.0, 1.0, (14,), np.float32),
+            "inputs": spaces.Box(0.0, 1.0, (2 * k + 1,), np.float32),
+            "locations": spaces.Box(0.0, 1.0, (k, 7), np.float32),
+            "system": spaces.Box(0.0, 1.0, (2 * k + 1,), np.float32),
+            "progress": spaces.Box(0.0, 1.0, (4,), np.float32),
+        })
+        num_layers = self.spec_model.num_layers
+        tm = self.tokens
+        self._node_static = np.zeros((self.num_nodes, 14), dtype=np.float32)
+        for i, kind in enumerate(tm.kinds):
+            self._node_static[i, KINDS.index(kind)] = 1.0
+            self._node_static[i, 12] = i / max(self.num_nodes - 1, 1)
+            name = tm.names[i]
+            layer = int(name[1:].split(".")[0]) + 1 if name.startswith("L") else (0 if kind == "embed" else num_layers + 1)
+            self._node_static[i, 13] = layer / (num_layers + 1)
+
+    # ------------------------------------------------------------------ gym API
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._reset_request()
+        self._build_token()
+        self._start_token()
+        return self._obs(), {}
+
+    def _start_token(self) -> None:
+        inst = self.inst
+        self.node = 0
+        self.sim = Simulator(inst)
+        self.used = [0.0] * self.num_locations
+        self.partial_cost = 0.0
+        self.loc = [0] * self.num_nodes
+        self._vmax = len(inst.system.device.freqs_hz) - 1
+        self._qmax = len(inst.system.device.tx_powers_w) - 1
+
+    def action_masks(self) -> np.ndarray:
+        """Locations that can take the current node (up, memory left)."""
+        return np.array(feasible_locations(self.inst, self.node, self.used), dtype=bool)
+
+    def step(self, action):
+        inst = self.inst
+        i = self.node
+        mask = feasible_locations(inst, i, self.used)
+        a = int(action)
+        invalid = not (0 <= a < self.num_locations and mask[a])
+        if invalid:
+            a = DEVICE if mask[DEVICE] else mask.index(True)
+        self.sim.place(i, a, self._vmax, self._qmax)
+        self.used[a] += inst.mem_need[i]
+        self.loc[i] = a
+        rewards = {"cost": 0.0, "completion": 0.0, "invalid": -self.config.invalid_action_penalty if invalid else 0.0}
+        info: dict[str, Any] = {"invalid_action": invalid, "token_done": False}
+        terminated = False
+        if i + 1 < self.num_nodes:
+            t, e = self.sim.partial_cost()
+            c = self.config.latency_weight * t + self.config.energy_weight * e
+            rewards["cost"] = -(c - self.partial_cost) / self.ref_cost
+            self.partial_cost = c
+            self.node = i + 1
+        else:
+            ref_cost = self.ref_cost
+            res, tok = self._finish_token(self.loc)
+            rewards["cost"] = -(tok["cost"] - self.partial_cost) / ref_cost
+            rewards["completion"] = 1.0
+            info.update(tok)
+            info["token_done"] = True
+            if self.token >= self.num_tokens:
+                terminated = True
+                info["episode_cost_ratio"] = self.episode_cost / self.episode_ref_cost
+            else:
+                self._start_token()
+        info["rewards"] = rewards
+        reward = float(rewards["cost"] + rewards["completion"] + rewards["invalid"])
+        obs = self._obs() if not terminated else self._terminal_obs()
+        return obs, reward, terminated, False, info
+
+    # ------------------------------------------------------------------ observation
+    def _terminal_obs(self) -> dict[str, np.ndarray]:
+        return {key: np.zeros(space.shape, dtype=np.float32) for key, space in self.observation_space.spaces.items()}
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        inst, sim, i = self.inst, self.sim, self.node
+        k_all = self.num_locations
+        node = self._node_static[i].copy()
+        node[8] = _log_scale(inst.flops[i], 16.0)
+        node[9] = _log_scale(inst.out_bytes[i], 10.0)
+        node[10] = _log_scale(inst.weight_bytes[i], 12.0)
+        node[11] = _log_scale(inst.kv_bytes[i], 12.0)
+
+        inputs = np.zeros(2 * k_all + 1, dtype=np.float32)
+        preds = inst.preds[i]
+        now = 0.0
+        if preds:
+            total = 0.0
+            for p in preds:
+                for l in sim.arrival[p]:
+                    inputs[l] += inst.out_bytes[p]
+                total += inst.out_bytes[p]
+                f = sim.finish[p]
+                now = f if f > now else now
+            if total > 0:
+                inputs[:k_all] /= max(total, inputs[:k_all].max())
+        else:
+            inputs[DEVICE] = 1.0
+        kvl = inst.kv_loc[i]
+        inputs[k_all + (kvl if kvl >= 0 else k_all)] = 1.0
+
+        loc_feat = np.zeros((k_all, 7), dtype=np.float32)
+        loc_feat[:, :4] = self._loc_static
+        t_ref = max(self.ref.makespan_s, 1e-12)
+        e_ref = max(self.ref.energy_j, 1e-12)
+        cap = inst.system.mem_capacity_bytes
+        need = inst.mem_need[i]
+        for k in range(k_all):
+            loc_feat[k, 3] = _unit((cap[k] - self.used[k] - need) / cap[k]) if cap[k] > 0 else 0.0
+            if k > 0 and not inst.system.server_up[k - 1]:
+                loc_feat[k, 4:] = 1.0
+                continue
+            busy = sim.free[k] - now
+            loc_feat[k, 4] = _unit(busy / t_ref)
+            # estimated finish if placed at k: inputs moved at the highest power level
+            ready, energy = now, 0.0
+            if preds:
+                for p in preds:
+                    arr = sim.arrival[p]
+                    t = arr.get(k)
+                    if t is None:
+                        src = sim.loc[p]
+                        dur, tj, rj, _ = inst.transfer(src, k, self._qmax, inst.out_bytes[p])
+                        t = arr[src] + dur
+                        energy += tj + rj
+                    ready = t if t > ready else ready
+            elif k != DEVICE:
+                dur, tj, _, _ = inst.transfer(DEVICE, k, self._qmax, inst.in_bytes)
+                ready, energy = dur, tj
+            if kvl >= 0 and kvl != k and inst.kv_move_bytes[i] > 0:
+                dur, tj, rj, _ = inst.transfer(kvl, k, self._qmax, inst.kv_move_bytes[i])
+                ready += dur
+                energy += tj + rj
+            start = ready if ready > sim.free[k] else sim.free[k]
+            if k == DEVICE:
+                finish = start + inst.dev_time[i][self._vmax]
+                energy += inst.dev_energy[i][self._vmax]
+            else:
+                finish = start + inst.srv_time[i][k - 1]
+            loc_feat[k, 5] = _unit((finish - now) / t_ref)
+            loc_feat[k, 6] = _unit(energy / e_ref)
+        system = np.concatenate([self._kv_now, np.array([0.0] + list(inst.system.server_load), dtype=np.float32)])
+        return {"node": node, "inputs": inputs, "locations": loc_feat, "system": system,
+                "progress": self._progress()}
+
+    def _build_token(self) -> None:
+        super()._build_token()
+        self._loc_static = self._location_features()
+        self._kv_now = self._kv_share()
+
+
+class DecoderSplitEnv(_OffloadBase):
+    """One action per token: a split point on the layer chain and a server (Neurosurgeon-style).
+
+    ## Description
+    Same request, dynamics, KV state, cost engine and DeAOff reference as
+    ``DecoderOffload-v0``; each step places a whole token: the first ``p`` nodes of the
+    priority order (a topological order, so this is a valid cut) run on the device, the
+    rest on server ``k``.
+
+    ## Action Space
+    ``Discrete((N+1)·M)``: action a means split p = a // M and server k = a % M + 1
+    (p = N: everything on the device).  ``action_masks()`` marks splits whose device
+    part or server part does not fit in memory or whose server is down.  A masked action
+    falls back to the first feasible one, with the penalty and ``info["invalid_action"]``.
+
+    ## Observation Space
+    | Key | Shape | Min | Max | Unit |
+    |-----|-------|-----|-----|------|
+    | locations | (K, 4) | 0 | 1 | up; log uplink bit/s /10; log FLOP/s left /16; free memory share |
+    | system | (2K+1,) | 0 | 1 | KV share per location (K + "none"); load ρ per location |
+    | progress | (4,) | 0 | 1 | token / tokens; is prefill; context / max context; episode cost ratio / 4 |
+
+    ## Rewards
+    ``1 - C_agent / C_ref`` per token (parts ``cost`` = -C_agent/C_ref, ``completion`` = 1,
+    ``invalid``).
+
+    ## Starting State / Episode End
+    As ``DecoderOffload-v0``; one step per token, termination after the last token.
+
+    ## Arguments
+    As ``DecoderOffload-v0``.
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    def __init__(self, config: Mapping[str, Any] | EnvConfig | None = None, render_mode: str | None = None,
+                 reference_fn: Callable[..., Result] | None = None) -> None:
+        super().__init__(config, render_mode, reference_fn)
+        k = self.num_locations
+        self.num_servers = k - 1
+        self.action_space = spaces.Discrete((self.num_nodes + 1) * self.num_servers)
+        self.observation_space = spaces.Dict({
+            "locations": spaces.Box(0.0, 1.0, (k, 4), np.float32),
+            "system": spaces.Box(0.0, 1.0, (2 * k + 1,), np.float32),
+            "progress": spaces.Box(0.0, 1.0, (4,), np.float32),
+        })
+
+    def decode_action(self, action: int) -> list[int]:
+        p, k = divmod(int(action), self.num_servers)
+        return [DEVICE] * p + [k + 1] * (self.num_nodes - p)
+
+    def action_masks(self) -> np.ndarray:
+        inst = self.inst
+        cap = inst.system.mem_capacity_bytes
+        need = inst.mem_need
+        n, m = self.num_nodes, self.num_servers
+        prefix = np.concatenate([[0.0], np.cumsum(need)])
+        total = prefix[-1]
+        mask = np.zeros((n + 1, m), dtype=bool)
+        for p in range(n + 1):
+            dev_ok = prefix[p] <= cap[DEVICE] * (1 + 1e-12)
+            for k in range(1, m + 1):
+                rest = total - prefix[p]
+                srv_ok = p == n or (inst.system.server_up[k - 1] and rest <= cap[k] * (1 + 1e-12))
+                mask[p, k - 1] = dev_ok and srv_ok
+        return mask.reshape(-1)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._reset_request()
+        self._build_token()
+        return self._obs(), {}
+
+    def step(self, action):
+        mask = self.action_masks()
+        a = int(action)
+        invalid = not (0 <= a < mask.size and mask[a])
+        if invalid:
+            a = int(np.flatnonzero(mask)[0])
+        ref_cost = self.ref_cost
+        _, tok = self._finish_token(self.decode_action(a))
+        rewards = {"cost": -tok["cost"] / ref_cost, "completion": 1.0,
+                   "invalid": -self.config.invalid_action_penalty if invalid else 0.0}
+        info = {**tok, "invalid_action": invalid, "token_done": True, "rewards": rewards}
+        terminated = self.token >= self.num_tokens
+        if terminated:
+            info["episode_cost_ratio"] = self.episode_cost / self.episode_ref_cost
+        obs = self._obs() if not terminated else {key: np.zeros(s.shape, dtype=np.float32)
+                                                   for key, s in self.observation_space.spaces.items()}
+        return obs, float(sum(rewards.values())), terminated, False, info
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        system = np.concatenate([self._kv_share(),
+                                 np.array([0.0] + list(self.snapshot.server_load), dtype=np.float32)])
+        return {"locations": self._location_features(), "system": system, "progress": self._progress()}

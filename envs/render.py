@@ -1,0 +1,65 @@
+"""Text and picture views of a schedule: a placement table and a Gantt chart."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .cost import Result
+from .instance import Instance
+
+
+def placement_table(env: Any) -> str:
+    """The current token's placement so far (ansi render mode)."""
+    inst = env.inst
+    names = inst.location_names
+    lines = [f"token {env.token}/{env.num_tokens}  context {env.context or 'prefill'}  "
+             f"reference: {env.ref.makespan_s * 1e3:.2f} ms, {env.ref.energy_j * 1e3:.2f} mJ"]
+    placed = getattr(env, "node", inst.num_nodes)
+    loc = getattr(env, "loc", None)
+    lines.append(f"{'node':<14}{'kind':<8}{'location':<10}{'GFLOP':>9}{'KV MB':>9}")
+    for i in range(inst.num_nodes):
+        where = names[loc[i]] if loc is not None and i < placed else "-"
+        lines.append(f"{inst.names[i]:<14}{inst.kinds[i]:<8}{where:<10}{inst.flops[i] / 1e9:>9.3f}"
+                     f"{inst.kv_bytes[i] / 1e6:>9.3f}")
+    if env.last_result is not None:
+        r = env.last_result
+        lines.append(f"last token: {r.makespan_s * 1e3:.2f} ms, {r.energy_j * 1e3:.2f} mJ")
+    return "\n".join(lines) + "\n"
+
+
+def plot_gantt(ax, inst: Instance, res: Result, title: str = "") -> None:
+    """Draw compute on each location and every transfer (needs ``record=True``)."""
+    rows = inst.location_names + ["uplink", "downlink", "backhaul"]
+    colors = {"compute": "tab:blue", "activation": "tab:orange", "migration": "tab:red",
+              "input": "tab:green", "output": "tab:purple"}
+    for i, (s, f) in enumerate(zip(res.start_s, res.finish_s)):
+        ax.barh(rows.index(inst.location_names[res.loc[i]]), (f - s) * 1e3, left=s * 1e3,
+                color=colors["compute"], edgecolor="black", linewidth=0.3)
+    for t in res.transfers:
+        ax.barh(rows.index(t.link), (t.finish_s - t.start_s) * 1e3, left=t.start_s * 1e3,
+                color=colors[t.kind], edgecolor="black", linewidth=0.3, alpha=0.8)
+    ax.set_yticks(range(len(rows)), rows)
+    ax.invert_yaxis()
+    ax.set_xlabel("time (ms)")
+    ax.set_title(title or f"makespan {res.makespan_s * 1e3:.2f} ms, device energy {res.energy_j * 1e3:.2f} mJ")
+    from matplotlib.patches import Patch
+    ax.legend(handles=[Patch(color=c, label=k) for k, c in colors.items()], loc="lower right", fontsize=7)
+
+
+def gantt_rgb(env: Any) -> np.ndarray:
+    """RGB array of the last completed token's schedule (rgb_array render mode)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.5), dpi=80)
+    if env.last_result is not None and env.last_result.start_s:
+        plot_gantt(ax, env._last_inst, env.last_result)
+    else:
+        ax.set_title("no token completed yet")
+    fig.tight_layout()
+    fig.canvas.draw()
+    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return img
