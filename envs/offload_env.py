@@ -192,7 +192,8 @@ class _OffloadBase(gym.Env):
         """Engine cost of the token's placement; move the caches; advance the system."""
         inst = self.inst
         assert inst is not None
-        res = evaluate(inst, Placement(loc), record=self.render_mode is not None)
+        # masks guarantee a valid placement: the engine need not re-validate it
+        res = evaluate(inst, Placement(loc), record=self.render_mode is not None, check=False)
         c = self.cost(res)
         info = {"token": self.token, "context": self.context, "latency_s": res.makespan_s,
                 "energy_j": res.energy_j, "ref_latency_s": self.ref.makespan_s,
@@ -371,12 +372,12 @@ class DecoderOffloadEnv(_OffloadBase):
 
     def action_masks(self) -> np.ndarray:
         """Locations that can take the current node (up, memory left)."""
-        return np.array(feasible_locations(self.inst, self.node, self.used), dtype=bool)
+        return np.array(self._mask, dtype=bool)
 
     def step(self, action):
         inst = self.inst
         i = self.node
-        mask = feasible_locations(inst, i, self.used)
+        mask = self._mask
         a = int(action)
         invalid = not (0 <= a < self.num_locations and mask[a])
         if invalid:
@@ -412,83 +413,100 @@ class DecoderOffloadEnv(_OffloadBase):
 
     # ------------------------------------------------------------------ observation
     def _terminal_obs(self) -> dict[str, np.ndarray]:
+        self._mask = [True] * self.num_locations
         return {key: np.zeros(space.shape, dtype=np.float32) for key, space in self.observation_space.spaces.items()}
 
     def _obs(self) -> dict[str, np.ndarray]:
         inst, sim, i = self.inst, self.sim, self.node
         k_all = self.num_locations
-        node = self._node_static[i].copy()
-        node[8] = _log_scale(inst.flops[i], 16.0)
-        node[9] = _log_scale(inst.out_bytes[i], 10.0)
-        node[10] = _log_scale(inst.weight_bytes[i], 12.0)
-        node[11] = _log_scale(inst.kv_bytes[i], 12.0)
+        qmax = self._qmax
+        out_bytes = inst.out_bytes
 
-        inputs = np.zeros(2 * k_all + 1, dtype=np.float32)
+        # where this node's inputs already are, and its cache
+        share = [0.0] * (2 * k_all + 1)
         preds = inst.preds[i]
         now = 0.0
         if preds:
             total = 0.0
             for p in preds:
+                b = out_bytes[p]
                 for l in sim.arrival[p]:
-                    inputs[l] += inst.out_bytes[p]
-                total += inst.out_bytes[p]
+                    share[l] += b
+                total += b
                 f = sim.finish[p]
-                now = f if f > now else now
+                if f > now:
+                    now = f
             if total > 0:
-                inputs[:k_all] /= max(total, inputs[:k_all].max())
+                for l in range(k_all):
+                    share[l] = min(share[l] / total, 1.0)
         else:
-            inputs[DEVICE] = 1.0
+            share[DEVICE] = 1.0
         kvl = inst.kv_loc[i]
-        inputs[k_all + (kvl if kvl >= 0 else k_all)] = 1.0
+        share[k_all + (kvl if kvl >= 0 else k_all)] = 1.0
 
-        loc_feat = np.zeros((k_all, 7), dtype=np.float32)
-        loc_feat[:, :4] = self._loc_static
-        t_ref = max(self.ref.makespan_s, 1e-12)
-        e_ref = max(self.ref.energy_j, 1e-12)
+        # per location: static part, then free memory, busy-for, estimated finish / energy
+        t_ref = self.ref.makespan_s if self.ref.makespan_s > 1e-12 else 1e-12
+        e_ref = self.ref.energy_j if self.ref.energy_j > 1e-12 else 1e-12
         cap = inst.system.mem_capacity_bytes
         need = inst.mem_need[i]
+        used = self.used
+        mask = feasible_locations(inst, i, used)
+        free = sim.free
+        rows = []
         for k in range(k_all):
-            loc_feat[k, 3] = _unit((cap[k] - self.used[k] - need) / cap[k]) if cap[k] > 0 else 0.0
-            if k > 0 and not inst.system.server_up[k - 1]:
-                loc_feat[k, 4:] = 1.0
+            static = self._loc_static_rows[k]
+            mem = _unit((cap[k] - used[k] - need) / cap[k]) if cap[k] > 0 else 0.0
+            if not mask[k]:
+                rows.append(static + [mem, 1.0, 1.0, 1.0])
                 continue
-            busy = sim.free[k] - now
-            loc_feat[k, 4] = _unit(busy / t_ref)
-            # estimated finish if placed at k: inputs moved at the highest power level
-            ready, energy = now, 0.0
+            # estimate if placed at k, inputs moved at the highest power level
+            ready = now
+            energy = 0.0
             if preds:
                 for p in preds:
                     arr = sim.arrival[p]
                     t = arr.get(k)
                     if t is None:
                         src = sim.loc[p]
-                        dur, tj, rj, _ = inst.transfer(src, k, self._qmax, inst.out_bytes[p])
+                        dur, tj, rj, _ = inst.transfer(src, k, qmax, out_bytes[p])
                         t = arr[src] + dur
                         energy += tj + rj
-                    ready = t if t > ready else ready
+                    if t > ready:
+                        ready = t
             elif k != DEVICE:
-                dur, tj, _, _ = inst.transfer(DEVICE, k, self._qmax, inst.in_bytes)
-                ready, energy = dur, tj
+                ready, energy, _, _ = inst.transfer(DEVICE, k, qmax, inst.in_bytes)
             if kvl >= 0 and kvl != k and inst.kv_move_bytes[i] > 0:
-                dur, tj, rj, _ = inst.transfer(kvl, k, self._qmax, inst.kv_move_bytes[i])
+                dur, tj, rj, _ = inst.transfer(kvl, k, qmax, inst.kv_move_bytes[i])
                 ready += dur
                 energy += tj + rj
-            start = ready if ready > sim.free[k] else sim.free[k]
+            start = ready if ready > free[k] else free[k]
             if k == DEVICE:
                 finish = start + inst.dev_time[i][self._vmax]
                 energy += inst.dev_energy[i][self._vmax]
             else:
                 finish = start + inst.srv_time[i][k - 1]
-            loc_feat[k, 5] = _unit((finish - now) / t_ref)
-            loc_feat[k, 6] = _unit(energy / e_ref)
-        system = np.concatenate([self._kv_now, np.array([0.0] + list(inst.system.server_load), dtype=np.float32)])
-        return {"node": node, "inputs": inputs, "locations": loc_feat, "system": system,
-                "progress": self._progress()}
+            rows.append(static + [mem, _unit((free[k] - now) / t_ref), _unit((finish - now) / t_ref),
+                                  _unit(energy / e_ref)])
+        progress = self._progress_now.copy()
+        progress[3] = _unit(self.episode_cost / self.episode_ref_cost / 4.0) if self.episode_ref_cost > 0 else 0.25
+        self._mask = mask
+        return {"node": self._node_feats[i].copy(), "inputs": np.array(share, dtype=np.float32),
+                "locations": np.array(rows, dtype=np.float32), "system": self._system.copy(),
+                "progress": progress}
 
     def _build_token(self) -> None:
         super()._build_token()
-        self._loc_static = self._location_features()
+        inst = self.inst
+        self._loc_static_rows = [list(map(float, row[:3])) for row in self._location_features()]
         self._kv_now = self._kv_share()
+        feats = self._node_static.copy()
+        for col, values, decades in ((8, inst.flops, 16.0), (9, inst.out_bytes, 10.0),
+                                     (10, inst.weight_bytes, 12.0), (11, inst.kv_bytes, 12.0)):
+            feats[:, col] = np.clip(np.log10(1.0 + np.asarray(values)) / decades, 0.0, 1.0)
+        self._node_feats = feats
+        self._system = np.concatenate([self._kv_now, np.array([0.0] + list(inst.system.server_load),
+                                                               dtype=np.float32)])
+        self._progress_now = self._progress()
 
 
 class DecoderSplitEnv(_OffloadBase):
