@@ -267,8 +267,8 @@ def priority_order(graph: nx.DiGraph, system: SystemSnapshot) -> list[str]:
     rank: dict[str, float] = {}
     for name in reversed(topo):
         a = graph.nodes[name]
-        times = [max(a["flops"] / (d.freqs_hz[-1] * d.flops_per_cycle), a["mem_bytes"] / d.mem_bw_bytes_per_s)]
-        times += [max(a["flops"] / system.server_flops_per_s[k], a["mem_bytes"] / system.server_mem_bw_bytes_per_s[k])
+        times = [max(a["flops"] / (d.freqs_hz[-1] * d.flops_per_cycle), a.get("mem_bytes", a["weight_bytes"]) / d.mem_bw_bytes_per_s)]
+        times += [max(a["flops"] / system.server_flops_per_s[k], a.get("mem_bytes", a["weight_bytes"]) / system.server_mem_bw_bytes_per_s[k])
                   for k in range(m)]
         comm = a["out_bytes"] * 8.0 / mean_rate
         rank[name] = float(np.mean(times)) + max((comm + rank[s] for s in graph.successors(name)), default=0.0)
