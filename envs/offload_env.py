@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -131,6 +132,7 @@ class _OffloadBase(gym.Env):
         self._ref_cache: OrderedDict[tuple, Result] = OrderedDict()
         self.ref_solves = 0
         self.ref_cache_hits = 0
+        self.ref_time_s = 0.0
         self.inst: Instance | None = None
 
     # ------------------------------------------------------------------ request state
@@ -176,6 +178,7 @@ class _OffloadBase(gym.Env):
             self.ref_cache_hits += 1
             return hit
         cfg = self.config
+        t0 = time.perf_counter()
         if self._reference_fn is not None:
             res = self._reference_fn(inst)
         else:
@@ -183,6 +186,7 @@ class _OffloadBase(gym.Env):
             res = deaoff_reference(inst, mode=cfg.reference_mode, slack=cfg.reference_slack,
                                    levels=cfg.reference_levels)
         self.ref_solves += 1
+        self.ref_time_s += time.perf_counter() - t0
         self._ref_cache[key] = res
         if len(self._ref_cache) > cfg.reference_cache_size:
             self._ref_cache.popitem(last=False)
