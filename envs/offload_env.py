@@ -106,7 +106,7 @@ class _OffloadBase(gym.Env):
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(self, config: Mapping[str, Any] | EnvConfig | None = None, render_mode: str | None = None,
-                 reference_fn: Callable[..., Result] | None = None) -> None:
+                 reference_fn: Callable[[Instance], Placement] | None = None) -> None:
         self.config = cfg = EnvConfig.from_dict(config)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
@@ -129,7 +129,7 @@ class _OffloadBase(gym.Env):
                              f"does not fit the device ({self.scenario.device.mem_capacity_bytes / 1e9:.2f} GB): "
                              "a token could have nowhere to run")
         self._reference_fn = reference_fn
-        self._ref_cache: OrderedDict[tuple, Result] = OrderedDict()
+        self._ref_cache: OrderedDict[tuple, tuple[Placement, Result]] = OrderedDict()
         self.ref_solves = 0
         self.ref_cache_hits = 0
         self.ref_time_s = 0.0
@@ -161,14 +161,14 @@ class _OffloadBase(gym.Env):
     def _build_token(self) -> None:
         self.snapshot = self.process.snapshot()
         self.inst = self.tokens.instance(self.context, self.snapshot, self.kv_loc, self.lost)
-        self.ref = self._reference(self.inst)
+        self.ref_placement, self.ref = self._reference(self.inst)
         self.ref_cost = self.cost(self.ref)
 
     def cost(self, res: Result) -> float:
         """C = w_T·latency_s + w_E·energy_j."""
         return self.config.latency_weight * res.makespan_s + self.config.energy_weight * res.energy_j
 
-    def _reference(self, inst: Instance) -> Result:
+    def _reference(self, inst: Instance) -> tuple[Placement, Result]:
         key = (tuple(inst.flops), tuple(inst.kv_loc), tuple(inst.kv_move_bytes),
                tuple(map(tuple, inst.up_bps)), tuple(inst.down_bps), tuple(inst.system.server_flops_per_s),
                tuple(inst.system.server_up))
@@ -180,11 +180,12 @@ class _OffloadBase(gym.Env):
         cfg = self.config
         t0 = time.perf_counter()
         if self._reference_fn is not None:
-            res = self._reference_fn(inst)
+            placement = self._reference_fn(inst)
         else:
             from .reference import deaoff_reference
-            res = deaoff_reference(inst, mode=cfg.reference_mode, slack=cfg.reference_slack,
-                                   levels=cfg.reference_levels)
+            placement = deaoff_reference(inst, mode=cfg.reference_mode, slack=cfg.reference_slack,
+                                         levels=cfg.reference_levels)
+        res = (placement, evaluate(inst, placement, record=False))  # the engine has the last word
         self.ref_solves += 1
         self.ref_time_s += time.perf_counter() - t0
         self._ref_cache[key] = res
@@ -192,12 +193,13 @@ class _OffloadBase(gym.Env):
             self._ref_cache.popitem(last=False)
         return res
 
-    def _finish_token(self, loc: list[int]) -> tuple[Result, dict[str, Any]]:
+    def _finish_token(self, placement: Placement, check: bool = False) -> tuple[Result, dict[str, Any]]:
         """Engine cost of the token's placement; move the caches; advance the system."""
         inst = self.inst
         assert inst is not None
-        # masks guarantee a valid placement: the engine need not re-validate it
-        res = evaluate(inst, Placement(loc), record=self.render_mode is not None, check=False)
+        loc = placement.loc
+        # the agent's masks guarantee a valid placement; outside plans are checked
+        res = evaluate(inst, placement, record=self.render_mode is not None, check=check)
         c = self.cost(res)
         info = {"token": self.token, "context": self.context, "latency_s": res.makespan_s,
                 "energy_j": res.energy_j, "ref_latency_s": self.ref.makespan_s,
@@ -223,6 +225,21 @@ class _OffloadBase(gym.Env):
                         self.lost[i] = True
             self._build_token()
         return res, info
+
+    def play_token(self, placement: Placement) -> dict[str, Any]:
+        """Run the whole current token with an outside plan (levels included), e.g. DeAOff's
+        or a heuristic's, instead of the agent's actions.  The plan is validated (a server
+        that is down, memory) and costed by the engine; the caches move and the system
+        advances exactly as after an agent's token.  Returns the token's info."""
+        if self.inst is None or self.token >= self.num_tokens:
+            raise RuntimeError("play_token() needs a reset() environment with tokens left")
+        _, info = self._finish_token(placement, check=True)
+        if self.token < self.num_tokens:
+            self._start_token()
+        return info
+
+    def _start_token(self) -> None:
+        pass
 
     # ------------------------------------------------------------------ shared obs parts
     def _location_features(self) -> np.ndarray:
@@ -335,7 +352,7 @@ class DecoderOffloadEnv(_OffloadBase):
     """
 
     def __init__(self, config: Mapping[str, Any] | EnvConfig | None = None, render_mode: str | None = None,
-                 reference_fn: Callable[..., Result] | None = None) -> None:
+                 reference_fn: Callable[[Instance], Placement] | None = None) -> None:
         super().__init__(config, render_mode, reference_fn)
         k = self.num_locations
         self.action_space = spaces.Discrete(k)
@@ -400,7 +417,7 @@ class DecoderOffloadEnv(_OffloadBase):
             self.node = i + 1
         else:
             ref_cost = self.ref_cost
-            res, tok = self._finish_token(self.loc)
+            res, tok = self._finish_token(Placement(self.loc))
             rewards["cost"] = -(tok["cost"] - self.partial_cost) / ref_cost
             rewards["completion"] = 1.0
             info.update(tok)
@@ -550,7 +567,7 @@ class DecoderSplitEnv(_OffloadBase):
     """
 
     def __init__(self, config: Mapping[str, Any] | EnvConfig | None = None, render_mode: str | None = None,
-                 reference_fn: Callable[..., Result] | None = None) -> None:
+                 reference_fn: Callable[[Instance], Placement] | None = None) -> None:
         super().__init__(config, render_mode, reference_fn)
         k = self.num_locations
         self.num_servers = k - 1
@@ -594,7 +611,7 @@ class DecoderSplitEnv(_OffloadBase):
         if invalid:
             a = int(np.flatnonzero(mask)[0])
         ref_cost = self.ref_cost
-        _, tok = self._finish_token(self.decode_action(a))
+        _, tok = self._finish_token(Placement(self.decode_action(a)))
         rewards = {"cost": -tok["cost"] / ref_cost, "completion": 1.0,
                    "invalid": -self.config.invalid_action_penalty if invalid else 0.0}
         info = {**tok, "invalid_action": invalid, "token_done": True, "rewards": rewards}
