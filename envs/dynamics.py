@@ -42,11 +42,12 @@ class DynamicsConfig:
     """Markov chain over ``load_levels`` for each server's background load."""
     load_levels: tuple[float, ...] = (0.0, 0.5, 0.8, 0.95)
     """Background-load levels ρ (fraction of the server taken by other users)."""
-    load_stay_prob: float = 0.9
+    load_stay_prob: float = 0.8
     """Probability that a server's load level stays the same for the next token."""
-    outages: bool = False
-    """Servers may go down (their KV caches are lost)."""
-    outage_prob: float = 0.01
+    outages: bool = True
+    """Servers may go down (their KV caches are lost).  On by default so that every
+    mechanism of the model is exercised; needs a model that fits the device."""
+    outage_prob: float = 0.02
     """Per-token probability that an up server fails."""
     outage_mean_tokens: float = 8.0
     """Mean length of an outage in tokens (geometric)."""
