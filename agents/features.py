@@ -1,0 +1,103 @@
+"""Features extractor for the environments' Dict observations.
+
+SB3's ``CombinedExtractor`` flattens every key and concatenates them, so the network
+must learn the same "is this location a good place?" function once per location.
+:class:`LocationExtractor` instead gathers every per-location quantity into one row per
+location, runs all rows through one shared MLP, and concatenates the row embeddings in
+location order (device first, so the policy still knows which location is which) with
+an MLP embedding of the remaining, location-free features.
+
+Layout of the vector keys (see the env docstrings):
+
+* ``inputs`` (2K+1): input share per location (K), KV one-hot per location (K), "no KV".
+* ``system`` (2K+1): KV share per location (K), "no KV" share, server load per location (K).
+* ``locations`` (K, F): already one row per location.
+* every other key (``node``, ``progress``) is location-free.
+"""
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, CombinedExtractor
+from torch import nn
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU, "silu": nn.SiLU,
+}
+
+
+def _per_location_columns(key: str, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(K, m) column indices of the per-location part of a vector key and the location-free rest."""
+    if key == "inputs":
+        return np.stack([np.arange(k), k + np.arange(k)], axis=1), np.array([2 * k])
+    if key == "system":
+        return np.stack([np.arange(k), k + 1 + np.arange(k)], axis=1), np.array([k])
+    return None
+
+
+def _mlp(in_dim: int, hidden: list[int], activation: type[nn.Module]) -> tuple[nn.Sequential, int]:
+    layers: list[nn.Module] = []
+    for width in hidden:
+        layers += [nn.Linear(in_dim, width), activation()]
+        in_dim = width
+    return nn.Sequential(*layers), in_dim
+
+
+class LocationExtractor(BaseFeaturesExtractor):
+    """One MLP shared across locations + one MLP over the location-free features.
+
+    :param location_arch: hidden widths of the shared per-location MLP
+    :param global_arch: hidden widths of the MLP over the location-free features
+    :param activation_fn: a name from :data:`ACTIVATIONS`
+    """
+
+    def __init__(self, observation_space: gym.spaces.Dict, location_arch: list[int] | tuple[int, ...] = (32, 32),
+                 global_arch: list[int] | tuple[int, ...] = (64,), activation_fn: str = "relu") -> None:
+        if "locations" not in observation_space.spaces or len(observation_space["locations"].shape) != 2:
+            raise ValueError("LocationExtractor needs a 'locations' key of shape (K, F)")
+        if activation_fn not in ACTIVATIONS:
+            raise ValueError(f"LocationExtractor: unknown activation_fn {activation_fn!r}; known: {sorted(ACTIVATIONS)}")
+        activation = ACTIVATIONS[activation_fn]
+        k, row_dim = observation_space["locations"].shape
+        gather: list[tuple[str, np.ndarray | None, np.ndarray]] = []
+        global_dim = 0
+        for key, space in observation_space.spaces.items():
+            if key == "locations":
+                continue
+            size = int(np.prod(space.shape))
+            cols = _per_location_columns(key, k) if space.shape == (2 * k + 1,) else None
+            if cols is None:
+                gather.append((key, None, np.arange(size)))
+                global_dim += size
+            else:
+                gather.append((key, cols[0], cols[1]))
+                row_dim += cols[0].shape[1]
+                global_dim += cols[1].size
+        location_net, location_out = _mlp(row_dim, list(location_arch), activation)
+        global_net, global_out = _mlp(global_dim, list(global_arch), activation)
+        super().__init__(observation_space, features_dim=k * location_out + global_out)
+        self.num_locations = k
+        self.location_net = location_net
+        self.global_net = global_net
+        self._keys = [key for key, _, _ in gather]
+        for j, (_, per_loc, rest) in enumerate(gather):
+            self.register_buffer(f"_rest{j}", torch.as_tensor(rest, dtype=torch.long), persistent=False)
+            if per_loc is not None:
+                self.register_buffer(f"_loc{j}", torch.as_tensor(per_loc, dtype=torch.long), persistent=False)
+
+    def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        rows = [observations["locations"]]
+        rest = []
+        for j, key in enumerate(self._keys):
+            x = observations[key].flatten(1)
+            per_loc = getattr(self, f"_loc{j}", None)
+            if per_loc is not None:
+                rows.append(x[:, per_loc])  # (B, K, m)
+            rest.append(x[:, getattr(self, f"_rest{j}")])
+        location_features = self.location_net(torch.cat(rows, dim=-1)).flatten(1)
+        return torch.cat([location_features, self.global_net(torch.cat(rest, dim=-1))], dim=1)
+
+
+EXTRACTORS: dict[str, type[BaseFeaturesExtractor]] = {"combined": CombinedExtractor, "location": LocationExtractor}
+"""Names accepted for ``policy_kwargs.features_extractor_class`` in the agent YAMLs."""
