@@ -38,6 +38,7 @@ import signal
 import sys
 import time
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -368,7 +369,10 @@ def train(args: argparse.Namespace | Mapping[str, Any] | None = None, /, **kwarg
     model_path = None
     if resume:
         model_path = run_dir / "model.zip"
-        data, _, _ = load_from_zip_file(model_path, load_data=True, device="cpu")
+        try:
+            data, _, _ = load_from_zip_file(model_path, load_data=True, device="cpu")
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            raise ConfigError(f"--resume: cannot read {model_path} ({exc})") from None
         if data is None or data.get("observation_space") != obs_space:
             trained = _space_summary(data["observation_space"]) if data else "unknown"
             raise ConfigError(f"--resume: {model_path} was trained on observation space {trained}, but "
