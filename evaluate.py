@@ -321,6 +321,7 @@ def _play_episode(method: str, env, seed: int, agent: LoadedAgent | None, heuris
         snap = u.snapshot
         state = {"uplink_mbps": [r[-1] / 1e6 for r in snap.uplink_bps], "loads": list(snap.server_load),
                  "servers_up": list(snap.server_up)}
+        fallback = False
         if agent is not None:
             info: dict[str, Any] = {}
             while not info.get("token_done"):
@@ -340,12 +341,18 @@ def _play_episode(method: str, env, seed: int, agent: LoadedAgent | None, heuris
                 else:
                     plan = _repair(inst, static_plan)
             else:
-                plan = heuristic(inst, rng)
+                try:
+                    plan = heuristic(inst, rng)
+                except ValueError:
+                    # no plan of this kind exists right now (e.g. all-edge while every server
+                    # is down): the token runs on the device, and the fallback is counted
+                    plan = _repair(inst, Placement([0] * inst.num_nodes))
+                    fallback = True
             info = u.play_token(plan)
             done = u.token >= u.num_tokens
         records.append({"token": info["token"], "context": info["context"], "latency_s": info["latency_s"],
                         "energy_j": info["energy_j"], "cost": info["cost"], "ref_cost": info["ref_cost"],
-                        **state})
+                        "fallback": fallback, **state})
     return records
 
 
@@ -425,7 +432,7 @@ def run_agents(models: list[str], episodes: int, seed: int, out: Path, deadline_
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
     with open(out / "tokens.csv", "w", newline="") as fh:
         keys = ["method", "episode", "seed", "token", "context", "latency_s", "energy_j", "cost", "ref_cost",
-                "uplink_mbps", "loads", "servers_up"]
+                "fallback", "uplink_mbps", "loads", "servers_up"]
         w = csv.DictWriter(fh, fieldnames=keys)
         w.writeheader()
         for t in tokens:
@@ -466,6 +473,7 @@ def _agent_summary(tokens: list[dict[str, Any]], names: list[str], deadline_ms: 
             entry[key] = mean
             entry[key + "_ci95"] = half
         entry["episodes"] = len(eps)
+        entry["fallback_tokens"] = int(sum(r.get("fallback", False) for ep in eps for r in by[(name, ep)]))
         out["methods"][name] = entry
     return out
 
@@ -487,6 +495,9 @@ def _agent_markdown(summary: dict[str, Any]) -> str:
     lines += ["", "cost = w_T·latency_s + w_E·energy_j summed over the request, divided by the same "
               "sum for DeAOff-oracle (re-solved every token) or DeAOff-static (planned once) on the same "
               "episode (same channel, load and outage trajectory).", ""]
+    for name, m in summary["methods"].items():
+        if m.get("fallback_tokens"):
+            lines.append(f"- {name}: {m['fallback_tokens']} token(s) had no plan of its kind and ran on the device")
     if summary.get("skipped"):
         for name, why in summary["skipped"].items():
             lines.append(f"- {name}: not run ({why})")
