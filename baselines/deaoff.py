@@ -48,15 +48,19 @@ M = H − tail_i − head_j etc.  Time bounds S_i ∈ [head_i, H − tail_i − 
 
 Chains (``use_dp``): phase 1 is a shortest path over (node, location); phase 2 a bicriteria
 (time, energy) Pareto label-setting DP over (node, location) with level options, returning
-the minimum energy with time ≤ bound.  Both are exact for chains (no uplink contention,
-additive migrations); memory is not in the DP, so a DP answer that breaks a memory
-capacity falls back to the MILP.
+the minimum energy with time ≤ bound (pruned by the fastest / cheapest completions, and by
+a Lagrangian bound when the fronts grow).  Both are exact for chains (no uplink
+contention, additive migrations).  Memory first stays out of the labels; if that answer
+breaks a capacity and exactly one location can overflow, the labels carry its memory use
+(still exact); otherwise, or past ``DP_LABEL_BUDGET`` labels, the MILP takes over.
 
 Relaxed mode (the paper's "constraint relaxation"): the LP relaxation of the same model,
-rounded (argmax of x per node, most confident nodes first, only memory-feasible
-locations; levels by argmax), repaired by list scheduling (the engine's fixed-order
-schedule); if phase 2's bound is broken, nodes move back greedily towards the phase-1
-rounded placement.
+rounded (argmax of x per node, plus ``RELAXED_SAMPLES`` seeded randomized roundings; most
+confident nodes first, only memory-feasible locations; levels by argmax), repaired by list
+scheduling (the engine's fixed-order schedule): phase 1 keeps the fastest rounding (or the
+greedy placement that set the big-M values, if faster); in phase 2 a rounding that breaks
+the bound moves nodes back greedily towards the phase-1 placement, and the least-energy
+result is kept (the phase-1 placement itself is a candidate).
 """
 from __future__ import annotations
 
@@ -295,6 +299,7 @@ def _lagrange(P: _Prep, nodeopt: list, trans: list, ret: dict, Bt: float, bindin
     best_place, best_e = None, _INF
 
     def solve_lam(lam: float, mu: float):
+        nonlocal best_place, best_e
         W: list[dict[int, float]] = [dict() for _ in range(n)]
         arg: list[dict[int, tuple]] = [dict() for _ in range(n)]
         nb = [{k: min(opts, key=lambda o: o[1] + lam * o[0]) for k, opts in nodeopt[i].items()} for i in range(n)]
@@ -338,14 +343,9 @@ def _lagrange(P: _Prep, nodeopt: list, trans: list, ret: dict, Bt: float, bindin
                 k = l
         t += ret[k][0]
         e += ret[k][1]
-        pl = Placement(loc, dv, tx)
         if t <= Bt and e < best_e and (not binding or P.fits(loc)):
-            nonlocal_set(pl, e)
+            best_place, best_e = Placement(loc, dv, tx), e
         return W, total - lam * Bt - (mu * cap if kb is not None else 0.0), t, m
-
-    def nonlocal_set(pl: Placement, e: float) -> None:
-        nonlocal best_place, best_e
-        best_place, best_e = pl, e
 
     W, L, t, m = solve_lam(0.0, 0.0)
     best = (L, 0.0, 0.0, W)
@@ -542,6 +542,8 @@ def _dp_chain(P: _Prep, phase: int, bound_s: float = _INF, levels: bool = True,
                             e = e0 + oe
                             if t + tl <= Bt and e + max(wm + lam * t, el) <= Be:
                                 cand.append((t, e, mem, k, idx, v, qm, q))
+            if len(cand) > label_budget:
+                return _BUDGET
             cur[l] = pareto(cand) if len(cand) > 1 else cand
             n_labels += len(cur[l])
         labels.append(cur)
@@ -894,31 +896,6 @@ class _Milp:
         self.obj_unit = tau if phase == 1 else eps
 
     # ------------------------------------------------------------------ solving
-    def start_values(self, placement: Placement) -> tuple[np.ndarray, np.ndarray]:
-        """The integer columns of a placement (HiGHS completes the rest)."""
-        P = self.P
-        dv, tx = placement.levels(P.inst)
-        idx, val = [], []
-        for i, xs in enumerate(self.X):
-            for k, c in xs.items():
-                idx.append(c)
-                val.append(1.0 if placement.loc[i] == k else 0.0)
-            on_dev = placement.loc[i] == DEVICE
-            if self.Y[i] is not None:
-                for v, c in self.Y[i].items():
-                    idx.append(c)
-                    val.append(1.0 if on_dev and dv[i] == v else 0.0)
-            if self.TQ[i] is not None:
-                for q, c in self.TQ[i].items():
-                    idx.append(c)
-                    val.append(1.0 if on_dev and tx[i] == q else 0.0)
-            if self.MQ[i] is not None:
-                for k, qs in self.MQ[i].items():
-                    for q, c in qs.items():
-                        idx.append(c)
-                        val.append(1.0 if placement.loc[i] == k and tx[i] == q else 0.0)
-        return np.array(idx, dtype=np.int32), np.array(val, dtype=float)
-
     def run(self, *, relax: bool = False, time_limit_s: float | None = None, mip_rel_gap: float = 1e-9,
             threads: int = 1, cutoff: float | None = None) -> tuple[str, list[float], float, float]:
         """Solve; return (HiGHS status string, column values, objective (native units), gap).
@@ -1165,10 +1142,14 @@ DP_LABEL_BUDGET = 20_000
 
 
 def _dp_phase1(P: _Prep) -> Placement | None:
-    """Chain phase 1 by DP; None when the memory-aware DP runs out of labels."""
+    """Chain phase 1 by DP; None (use the MILP) when the memory-free DP's answer breaks a
+    capacity and the memory-aware DP cannot settle it (more than one location can overflow,
+    or the labels exceed ``DP_LABEL_BUDGET``)."""
     p = _dp_chain(P, 1, memory=False)
     if p is not None and P.fits(p.loc):
         return Placement(p.loc)
+    if len(_binding_locations(P)) != 1:  # memory vectors barely dominate each other: MILP
+        return None
     inc = _incumbent(P, local_search_s=0.0)  # its makespan prunes the memory-carrying labels
     p = _dp_chain(P, 1, upper=_INF if inc is None else inc[1], label_budget=DP_LABEL_BUDGET)
     if p is _BUDGET:
@@ -1180,8 +1161,8 @@ def _dp_phase1(P: _Prep) -> Placement | None:
 
 
 def _dp_phase2(P: _Prep, p1: Placement, bound: float, levels: bool) -> Placement | None:
-    """Chain phase 2 by DP (``p1`` meets the bound and the capacities); None when the
-    memory-aware DP runs out of labels."""
+    """Chain phase 2 by DP (``p1`` meets the bound and the capacities); None (use the MILP)
+    in the same cases as :func:`_dp_phase1`."""
     r1 = P.evaluate(p1)
     upper = r1.energy_j if r1.makespan_s <= bound * (1 + BOUND_RTOL) else _INF
     for lagrange in (False, True):
@@ -1195,6 +1176,8 @@ def _dp_phase2(P: _Prep, p1: Placement, bound: float, levels: bool) -> Placement
         return p1
     if p is not None and p is not _BUDGET and P.fits(p.loc):
         return p
+    if len(_binding_locations(P)) != 1:
+        return None
     p = _dp_chain(P, 2, bound, levels, upper=upper, lagrange=True, label_budget=DP_LABEL_BUDGET)
     if p is _BUDGET:
         return None
@@ -1331,8 +1314,10 @@ def _roundings(P: _Prep, model: _Milp, col: list[float], samples: int) -> list[P
 
 
 def _repair_towards(P: _Prep, cur: Placement, target: Placement, bound: float) -> Placement:
-    """Move nodes (location and levels) back to ``target`` one at a time, best makespan
-    first, until the makespan meets ``bound`` (``target`` itself meets it)."""
+    """Move nodes (location and levels) back to ``target`` until the makespan meets
+    ``bound`` (``target`` itself meets it): passes over the differing nodes in index
+    order, keeping every move that shortens the makespan (memory permitting); a pass
+    without one moves the first movable node anyway, so the loop ends."""
     B = bound * (1 + BOUND_RTOL)
     loc, (dv, tx) = list(cur.loc), cur.levels(P.inst)
     tdv, ttx = target.levels(P.inst)
@@ -1341,23 +1326,35 @@ def _repair_towards(P: _Prep, cur: Placement, target: Placement, bound: float) -
         diff = [i for i in range(P.n) if (loc[i], dv[i], tx[i]) != (target.loc[i], tdv[i], ttx[i])]
         if not diff:
             break
-        best = None
+        moved = False
+        first = None
         for i in diff:
-            trial = (loc[:i] + [target.loc[i]] + loc[i + 1:], dv[:i] + [tdv[i]] + dv[i + 1:],
-                     tx[:i] + [ttx[i]] + tx[i + 1:])
-            if not P.fits(trial[0]):
+            old = (loc[i], dv[i], tx[i])
+            loc[i], dv[i], tx[i] = target.loc[i], tdv[i], ttx[i]
+            if not P.fits(loc):
+                loc[i], dv[i], tx[i] = old
                 continue
-            tt = P.evaluate(Placement(*trial)).makespan_s
-            if best is None or tt < best[0]:
-                best = (tt, trial)
-        if best is None:  # every single move overflows memory: jump to the target
-            return target
-        t, (loc, dv, tx) = best[0], best[1]
+            tt = P.evaluate(Placement(loc, dv, tx)).makespan_s
+            if tt < t:
+                t, moved = tt, True
+                if t <= B:
+                    break
+            else:
+                if first is None:
+                    first = (i, tt)
+                loc[i], dv[i], tx[i] = old
+        if not moved:
+            if first is None:  # every single move overflows memory: jump to the target
+                return target
+            i, t = first
+            loc[i], dv[i], tx[i] = target.loc[i], tdv[i], ttx[i]
     return Placement(loc, dv, tx)
 
 
 RELAXED_SAMPLES = 16
 """Randomized roundings tried besides the argmax rounding (relaxed mode)."""
+RELAXED_REPAIRS = 3
+"""Phase-2 roundings that break the bound and get repaired (the least-energy ones)."""
 
 
 def _solve_relaxed(inst: Instance, phase2: bool, slack: float, deadline_s: float | None,
@@ -1383,8 +1380,14 @@ def _solve_relaxed(inst: Instance, phase2: bool, slack: float, deadline_s: float
     cands = [Placement(p.loc) for p in _roundings(P, model, col, RELAXED_SAMPLES)]  # highest levels
     if inc is not None:
         cands.append(inc[0])
-    if not cands:
-        raise ValueError("no placement fits the memory budget (no rounding of the LP fits)")
+    if not cands:  # packing is the hard part: first-fit decreasing, then the exact model
+        need = P.inst.mem_need
+        ffd = _first_fit(P, [{k: need[i] + (P.K - k) * 1e-3 for k in P.allowed[i]} for i in range(P.n)])
+        if ffd is not None:
+            cands.append(Placement(ffd))
+        else:
+            statuses.append("packing:milp")
+            cands.append(_solve_exact(inst, False, slack, None, None, levels, False, 1e-4, threads).placement)
     p1, t1 = None, _INF
     for c in cands:
         t = P.evaluate(c).makespan_s
@@ -1413,11 +1416,19 @@ def _solve_relaxed(inst: Instance, phase2: bool, slack: float, deadline_s: float
     statuses.append("lp:" + status)
     best = (res_p1.energy_j if t1 <= B else _INF, t1, p1)
     if status != "infeasible":
+        late = []
         for c in _roundings(P, model2, col, RELAXED_SAMPLES):
             r = P.evaluate(c)
             if r.makespan_s > B:
-                c = _repair_towards(P, c, p1, bound)
-                r = P.evaluate(c)
+                late.append((r.energy_j, c))
+            elif (r.energy_j, r.makespan_s) < best[:2]:
+                best = (r.energy_j, r.makespan_s, c)
+        late.sort(key=lambda x: x[0])
+        for e, c in late[:RELAXED_REPAIRS]:  # the cheapest roundings that break the bound
+            if e >= best[0]:
+                break
+            c = _repair_towards(P, c, p1, bound)
+            r = P.evaluate(c)
             if r.makespan_s <= B and (r.energy_j, r.makespan_s) < best[:2]:
                 best = (r.energy_j, r.makespan_s, c)
     else:
