@@ -1106,14 +1106,15 @@ def solve(inst: Instance, *, mode: Literal["exact", "relaxed"] = "exact", phase2
     """DeAOff on ``inst``: phase 1 (minimum makespan T*), then phase 2 (minimum device energy
     with makespan ≤ (1 + slack)·T*, or ≤ ``deadline_s``) unless ``phase2=False``.
 
-    ``mode="exact"``: chains by DP when ``use_dp`` (falls back to the MILP if the DP's answer
-    breaks a memory capacity), otherwise the MILP (HiGHS, relative gap ``mip_rel_gap``).
+    ``mode="exact"``: chains by DP when ``use_dp`` (memory-exact; hands over to the MILP
+    only when capacities bind and the DP cannot settle them, see :func:`_dp_phase1`),
+    otherwise the MILP (HiGHS, relative gap ``mip_rel_gap``, ``threads`` threads).
     ``time_limit_s`` caps the whole solve (half for phase 1 at most); on expiry the best
     incumbent is returned with status "time_limit" and HiGHS's gap.
     ``mode="relaxed"``: LP relaxation + rounding + repair.  With ``exact`` (a reference
     exact Solution) or ``compare_exact=True`` (computed here with the same arguments, not
     counted in ``wall_time_s``) the relaxed phase 2 uses the reference's latency bound and
-    ``gap_vs_exact`` is filled in.
+    ``gap_vs_exact`` is filled in (inf when the relaxed placement cannot meet that bound).
     ``levels=False``: every DVFS and transmit-power level stays at the highest.
     Raises ValueError when no placement is feasible (naming the node or the budget) or the
     deadline is below T*; RuntimeError when HiGHS fails or the engine disagrees with it.
@@ -1314,40 +1315,29 @@ def _roundings(P: _Prep, model: _Milp, col: list[float], samples: int) -> list[P
 
 
 def _repair_towards(P: _Prep, cur: Placement, target: Placement, bound: float) -> Placement:
-    """Move nodes (location and levels) back to ``target`` until the makespan meets
-    ``bound`` (``target`` itself meets it): passes over the differing nodes in index
-    order, keeping every move that shortens the makespan (memory permitting); a pass
-    without one moves the first movable node anyway, so the loop ends."""
+    """Move nodes (location and levels) back to ``target`` one at a time, the move that
+    shortens the makespan most first (memory permitting), until the makespan meets
+    ``bound`` (``target`` itself meets it)."""
     B = bound * (1 + BOUND_RTOL)
     loc, (dv, tx) = list(cur.loc), cur.levels(P.inst)
     tdv, ttx = target.levels(P.inst)
     t = P.evaluate(Placement(loc, dv, tx)).makespan_s
     while t > B:
-        diff = [i for i in range(P.n) if (loc[i], dv[i], tx[i]) != (target.loc[i], tdv[i], ttx[i])]
-        if not diff:
-            break
-        moved = False
-        first = None
-        for i in diff:
+        best = None
+        for i in range(P.n):
+            if (loc[i], dv[i], tx[i]) == (target.loc[i], tdv[i], ttx[i]):
+                continue
             old = (loc[i], dv[i], tx[i])
             loc[i], dv[i], tx[i] = target.loc[i], tdv[i], ttx[i]
-            if not P.fits(loc):
-                loc[i], dv[i], tx[i] = old
-                continue
-            tt = P.evaluate(Placement(loc, dv, tx)).makespan_s
-            if tt < t:
-                t, moved = tt, True
-                if t <= B:
-                    break
-            else:
-                if first is None:
-                    first = (i, tt)
-                loc[i], dv[i], tx[i] = old
-        if not moved:
-            if first is None:  # every single move overflows memory: jump to the target
-                return target
-            i, t = first
-            loc[i], dv[i], tx[i] = target.loc[i], tdv[i], ttx[i]
+            if P.fits(loc):
+                tt = P.evaluate(Placement(loc, dv, tx)).makespan_s
+                if best is None or tt < best[0]:
+                    best = (tt, i)
+            loc[i], dv[i], tx[i] = old
+        if best is None:  # nothing left to move, or every move overflows memory
+            return target
+        t, i = best
+        loc[i], dv[i], tx[i] = target.loc[i], tdv[i], ttx[i]
     return Placement(loc, dv, tx)
 
 
