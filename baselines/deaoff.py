@@ -130,8 +130,8 @@ def is_chain(inst: Instance) -> bool:
 
 # =========================================================================== constants
 class _Prep:
-    """Per-instance constants.  Durations and energies mirror the engine's formulas (the
-    MILP needs them as coefficients); the engine re-evaluation guards the mirror."""
+    """Per-instance constants: the engine's durations and energies as MILP coefficients
+    (transfers from ``Instance.transfer``); the engine re-evaluation guards the model."""
 
     def __init__(self, inst: Instance) -> None:
         self.inst = inst
@@ -147,10 +147,7 @@ class _Prep:
         sysm, dev = inst.system, inst.system.device
         self.nf, self.nq = len(dev.freqs_hz), len(dev.tx_powers_w)
         self.fmax, self.qmax = self.nf - 1, self.nq - 1
-        self.pw = dev.tx_powers_w
-        self.rx = dev.rx_power_w
         self.pidle = dev.idle_power_w
-        self.lat = sysm.link_latency_s
         self.chain = is_chain(inst)
         self.succs, self.preds = inst.succs, inst.preds
         # fastest processing time of each node over its allowed locations (top levels)
@@ -167,47 +164,37 @@ class _Prep:
         self.mig_min = sum(min(self.mig(i, k, q)[0] for k in self.allowed[i] for q in range(self.nq))
                            for i in range(n))
 
-    # --- the engine's formulas, as (duration_s, device_energy_j)
+    # --- the engine's numbers as (duration_s, device_energy_j) MILP coefficients; every
+    # transfer comes from Instance.transfer, the one place its cost is derived
     def ptime(self, i: int, k: int, v: int | None = None) -> float:
         if k == DEVICE:
             return self.inst.dev_time[i][self.fmax if v is None else v]
         return self.inst.srv_time[i][k - 1]
 
+    def _move(self, src: int, dst: int, q: int, nbytes: float) -> tuple[float, float]:
+        dur, tx_j, rx_j, _ = self.inst.transfer(src, dst, q, nbytes)
+        return dur, tx_j + rx_j
+
     def up(self, i: int, l: int, q: int) -> tuple[float, float]:
-        air = self.inst.out_bytes[i] * 8.0 / self.inst.up_bps[l - 1][q]
-        return air + self.lat[l - 1], self.pw[q] * air
+        return self._move(DEVICE, l, q, self.inst.out_bytes[i])
 
     def down(self, i: int, k: int) -> tuple[float, float]:
-        air = self.inst.out_bytes[i] * 8.0 / self.inst.down_bps[k - 1]
-        return air + self.lat[k - 1], self.rx * air
+        return self._move(k, DEVICE, self.qmax, self.inst.out_bytes[i])
 
     def trans(self, i: int, k: int, l: int, q: int) -> tuple[float, float]:
         if k == l:
             return 0.0, 0.0
-        if k == DEVICE:
-            return self.up(i, l, q)
-        if l == DEVICE:
-            return self.down(i, k)
-        s = self.inst.system
-        return self.inst.out_bytes[i] * 8.0 / s.backhaul_bps + s.backhaul_latency_s, 0.0
+        return self._move(k, l, q, self.inst.out_bytes[i])
 
     def inp(self, k: int) -> tuple[float, float]:
-        air = self.inst.in_bytes * 8.0 / self.inst.up_bps[k - 1][self.qmax]
-        return air + self.lat[k - 1], self.pw[self.qmax] * air
+        return self._move(DEVICE, k, self.qmax, self.inst.in_bytes)
 
     def mig(self, i: int, k: int, q: int) -> tuple[float, float]:
         inst = self.inst
         a, size = inst.kv_loc[i], inst.kv_move_bytes[i]
         if a < 0 or a == k or size <= 0.0:
             return 0.0, 0.0
-        if a == DEVICE:
-            air = size * 8.0 / inst.up_bps[k - 1][q]
-            return air + self.lat[k - 1], self.pw[q] * air
-        if k == DEVICE:
-            air = size * 8.0 / inst.down_bps[a - 1]
-            return air + self.lat[a - 1], self.rx * air
-        s = inst.system
-        return size * 8.0 / s.backhaul_bps + s.backhaul_latency_s, 0.0
+        return self._move(a, k, q, size)
 
     def migrates_up(self, i: int) -> bool:
         return self.inst.kv_loc[i] == DEVICE and self.inst.kv_move_bytes[i] > 0.0
