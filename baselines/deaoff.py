@@ -64,6 +64,9 @@ result is kept (the phase-1 placement itself is a candidate).
 """
 from __future__ import annotations
 
+import os
+import sys
+
 import bisect
 import math
 import time
@@ -605,6 +608,33 @@ def _add(d: dict[int, float], terms: dict[int, float], scale: float = 1.0) -> di
     return d
 
 
+
+def _new_highs():
+    """A HiGHS instance; the banner HiGHS writes to the C-level stdout when the first one
+    is made would land in the middle of evaluate.py's Markdown table, so it is dropped."""
+    import highspy
+
+    global _HIGHS_BANNER_DONE
+    if _HIGHS_BANNER_DONE:
+        return highspy.Highs()
+    _HIGHS_BANNER_DONE = True
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):
+        return highspy.Highs()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        return highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+_HIGHS_BANNER_DONE = False
+
 class _Milp:
     """The exact model of one phase (see the module docstring)."""
 
@@ -894,7 +924,7 @@ class _Milp:
         import highspy
 
         m = self.m
-        h = highspy.Highs()
+        h = _new_highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("threads", int(threads))
         h.setOptionValue("random_seed", 0)
