@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--granularity", default="block")
     parser.add_argument("--phase", default="decode")
     parser.add_argument("--prompt-len", type=int, default=128)
-    parser.add_argument("--timesteps", type=int, default=100_000, help="MaskablePPO training steps")
+    parser.add_argument("--timesteps", type=int, default=150_000, help="MaskablePPO training steps")
     parser.add_argument("--n-envs", type=int, default=2)
     parser.add_argument("--episodes", type=int, default=10, help="held-out evaluation episodes")
     parser.add_argument("--seed", type=int, default=0)
