@@ -179,7 +179,7 @@ def _write_static(out: Path, summary: dict[str, Any], gantt) -> None:
                 w.writerow([s["id"], s["model"], s["granularity"], s["phase"], s["scenario"], s["servers"], s["nodes"],
                             name] + [m.get(k) for k in ("latency_s", "energy_j", "compute_j", "transmit_j",
                                                          "receive_j", "idle_j", "edge_energy_j", "status")])
-    _bar_plots(out, {k: v for k, v in summary["methods"].items()}, "static suite")
+    _bar_plots(out, summary["methods"], "static suite")
     if gantt is not None:
         import matplotlib
         matplotlib.use("Agg")
@@ -308,7 +308,6 @@ def _ci95(values: list[float]) -> tuple[float, float]:
 
 def _play_episode(method: str, env, seed: int, agent: LoadedAgent | None, heuristic=None) -> list[dict[str, Any]]:
     """One request under ``method``; returns a record per token."""
-    from envs.cost import feasible_locations
     from envs.instance import Placement
 
     u = env.unwrapped
@@ -388,13 +387,12 @@ def run_agents(models: list[str], episodes: int, seed: int, out: Path, deadline_
         env_cfg = _merge(env_cfg, _read_mapping(env_config_override, "--env-config"))
     # the side-by-side runs every method under the same conditions: every agent's env
     # must share the first agent's model, scenario, request length and dynamics
-    shared = {k: v for k, v in env_cfg.items()}
     out.mkdir(parents=True, exist_ok=True)
     envs_by_id: dict[str, Any] = {}
 
     def env_for(env_id: str):
         if env_id not in envs_by_id:
-            envs_by_id[env_id] = gym.make(env_id, config=shared)
+            envs_by_id[env_id] = gym.make(env_id, config=env_cfg)
         return envs_by_id[env_id]
 
     for a in agents:
@@ -426,7 +424,7 @@ def run_agents(models: list[str], episodes: int, seed: int, out: Path, deadline_
         print(f"  {name}: {episodes} episodes done ({time.perf_counter() - t_start:.1f} s)", file=sys.stderr)
     summary = _agent_summary(tokens, [m[0] for m in methods if m[0] not in skipped], deadline_ms)
     summary.update({"mode": "agents", "command": command, "episodes": episodes, "seed": seed, "seeds": seeds,
-                    "env_config": shared, "deadline_ms": deadline_ms, "skipped": skipped,
+                    "env_config": env_cfg, "deadline_ms": deadline_ms, "skipped": skipped,
                     "agents": {a.name: {"path": str(a.path), "algo": a.algo, "env_id": a.env_id} for a in agents},
                     "wall_time_s": time.perf_counter() - t_start})
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))

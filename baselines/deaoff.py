@@ -147,7 +147,7 @@ class _Prep:
         if total > budget * (1 + 1e-12):
             raise ValueError(f"no placement fits the memory budget: the nodes need {total / 1e9:.3f} GB "
                              f"(weights + KV) but the up locations hold {budget / 1e9:.3f} GB in total")
-        sysm, dev = inst.system, inst.system.device
+        dev = inst.system.device
         self.nf, self.nq = len(dev.freqs_hz), len(dev.tx_powers_w)
         self.fmax, self.qmax = self.nf - 1, self.nq - 1
         self.pidle = dev.idle_power_w
