@@ -79,6 +79,7 @@ from envs.cost import DEVICE, Result, evaluate, location_allowed
 from envs.instance import Instance, Placement
 
 from .brute_force import allowed_locations
+from .chain import ChainTables
 
 __all__ = ["Solution", "solve", "is_chain"]
 
@@ -1222,6 +1223,11 @@ def _solve_exact(inst: Instance, phase2: bool, slack: float, deadline_s: float |
                  threads: int) -> Solution:
     t0 = time.perf_counter()
     t_end = None if time_limit_s is None else t0 + time_limit_s
+    fast_p1 = None
+    if use_dp and is_chain(inst):
+        sol, fast_p1 = _solve_chain_fast(inst, phase2, slack, deadline_s, levels, t0)
+        if sol is not None:
+            return sol
     P = _Prep(inst)
     statuses: list[str] = []
     timed_out = False
@@ -1229,7 +1235,10 @@ def _solve_exact(inst: Instance, phase2: bool, slack: float, deadline_s: float |
     used_milp = False
     # ------------------------------------------------------------------ phase 1
     p1 = None
-    if use_dp and P.chain:
+    if fast_p1 is not None:
+        p1, res1 = fast_p1
+        statuses.append("dp")
+    elif use_dp and P.chain:
         p1 = _dp_phase1(P)
         if p1 is not None:
             res1 = evaluate(inst, p1, record=not phase2, check=True)
@@ -1297,6 +1306,38 @@ def _solve_exact(inst: Instance, phase2: bool, slack: float, deadline_s: float |
     status = "time_limit" if timed_out else ("optimal" if used_milp else "dp_optimal")
     return Solution(p2, res2, res2.makespan_s, res2.energy_j, t_star, bound, status, gap,
                     time.perf_counter() - t0, "exact-milp" if used_milp else "exact-dp", p1, statuses)
+
+
+def _solve_chain_fast(inst: Instance, phase2: bool, slack: float, deadline_s: float | None, levels: bool,
+                      t0: float) -> tuple[Solution | None, tuple[Placement, Result] | None]:
+    """The chain's common case in well under a millisecond (:mod:`baselines.chain`):
+    phase 1 by one shortest path; phase 2 by the unconstrained energy minimum when it
+    meets the bound (then it is the constrained optimum).  Returns (Solution, None) when
+    that settles both phases, (None, (p1, its result)) when phase 2 needs the full DP,
+    (None, None) when memory binds or a node fits nowhere (the general path decides)."""
+    T = ChainTables(inst, levels)
+    if not T.ok:
+        return None, None
+    t_dp, p1 = T.fastest()
+    if T.binding and not T.fits(p1.loc):
+        return None, None
+    res1 = evaluate(inst, p1, record=not phase2, check=True)
+    if abs(res1.makespan_s - t_dp) > CHECK_RTOL * res1.makespan_s:
+        raise RuntimeError(f"chain DP/engine mismatch on makespan: DP {t_dp!r}, engine {res1.makespan_s!r}")
+    t_star = res1.makespan_s
+    if not phase2:
+        return Solution(p1, res1, t_star, res1.energy_j, t_star, None, "dp_optimal", 0.0,
+                        time.perf_counter() - t0, "exact-dp", p1, ["dp"]), None
+    bound = _phase2_bound(t_star, slack, deadline_s)
+    e_dp, t_e, p2 = T.cheapest()
+    if t_e > bound * (1 + BOUND_RTOL) or (T.binding and not T.fits(p2.loc)):
+        return None, (p1, res1)
+    res2 = evaluate(inst, p2, record=True, check=True)
+    if abs(res2.energy_j - e_dp) > CHECK_RTOL * max(res2.energy_j, 1e-300) or res2.makespan_s > bound * (1 + 1e-7):
+        raise RuntimeError(f"chain DP/engine mismatch on energy: DP {e_dp!r} J / {t_e!r} s, "
+                           f"engine {res2.energy_j!r} J / {res2.makespan_s!r} s")
+    return Solution(p2, res2, res2.makespan_s, res2.energy_j, t_star, bound, "dp_optimal", 0.0,
+                    time.perf_counter() - t0, "exact-dp", p1, ["dp", "dp"]), None
 
 
 def _roundings(P: _Prep, model: _Milp, col: list[float], samples: int) -> list[Placement]:

@@ -115,20 +115,45 @@ class Instance:
         self.up_bps = [list(r) for r in s.uplink_bps]
         self.down_bps = list(s.downlink_bps)
         self.mem_need = [self.weight_bytes[i] + self.kv_bytes[i] for i in range(n)]
+        # per link (src, dst, power level q): airtime seconds per byte, and the fixed latency;
+        # the coefficients of every transfer (``transfer`` and the solvers' vectorised tables)
+        K, nq = m + 1, len(d.tx_powers_w)
+        air = [[[0.0] * nq for _ in range(K)] for _ in range(K)]
+        lat = [[0.0] * K for _ in range(K)]
+        for src in range(K):
+            for dst in range(K):
+                if src == dst:
+                    continue
+                if src == 0:
+                    air[src][dst] = [8.0 / r for r in self.up_bps[dst - 1]]
+                    lat[src][dst] = s.link_latency_s[dst - 1]
+                elif dst == 0:
+                    air[src][dst] = [8.0 / self.down_bps[src - 1]] * nq
+                    lat[src][dst] = s.link_latency_s[src - 1]
+                else:
+                    air[src][dst] = [8.0 / s.backhaul_bps] * nq
+                    lat[src][dst] = s.backhaul_latency_s
+        self.link_air_s_per_byte = air
+        self.link_latency = lat
+        # device power during the airtime: p_q on an upload, P_rx on a download, 0 backhaul
+        self.link_power_w = [[list(d.tx_powers_w) if src == 0 and dst else
+                              ([d.rx_power_w] * nq if dst == 0 and src else [0.0] * nq)
+                              for dst in range(K)] for src in range(K)]
 
     def transfer(self, src: int, dst: int, q: int, nbytes: float) -> tuple[float, float, float, str]:
         """Moving ``nbytes`` from location ``src`` to ``dst`` (≠ src): (duration_s, device
-        transmit J, device receive J, link).  The one place a transfer's cost is derived:
-        airtime bytes·8/rate (Shannon rate of the snapshot) plus the link's fixed latency;
-        an upload at power level ``q`` costs p_q·airtime, a download P_rx·airtime."""
-        s = self.system
+        transmit J, device receive J, link).  The one place a transfer's cost is derived,
+        from the snapshot's coefficient tables (``link_air_s_per_byte``, ``link_latency``,
+        ``link_power_w``, which the solvers' vectorised tables read too): airtime
+        bytes·8/rate (Shannon rate) plus the link's fixed latency; an upload at power level
+        ``q`` costs p_q·airtime, a download P_rx·airtime, a backhaul hop no device energy."""
+        air = nbytes * self.link_air_s_per_byte[src][dst][q]
+        dur = air + self.link_latency[src][dst]
         if src == 0:
-            air = nbytes * 8.0 / self.up_bps[dst - 1][q]
-            return air + s.link_latency_s[dst - 1], s.device.tx_powers_w[q] * air, 0.0, "uplink"
+            return dur, self.link_power_w[src][dst][q] * air, 0.0, "uplink"
         if dst == 0:
-            air = nbytes * 8.0 / self.down_bps[src - 1]
-            return air + s.link_latency_s[src - 1], 0.0, s.device.rx_power_w * air, "downlink"
-        return nbytes * 8.0 / s.backhaul_bps + s.backhaul_latency_s, 0.0, 0.0, "backhaul"
+            return dur, 0.0, self.link_power_w[src][dst][q] * air, "downlink"
+        return dur, 0.0, 0.0, "backhaul"
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:

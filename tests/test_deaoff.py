@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from baselines.brute_force import brute_force
+from baselines.chain import ChainTables
 from baselines.deaoff import Solution, _binding_locations, _check, _Prep, is_chain, solve
 from envs.cost import evaluate, memory_use
 from envs.instance import Instance, Placement, make_instance
@@ -177,6 +178,53 @@ def test_chain_dp_equals_milp(seed: int) -> None:
     assert _close(dp.energy_j, milp.energy_j, 1e-9), (dp.energy_j, milp.energy_j)
     assert dp.makespan_s <= dp.latency_bound_s * (1 + 1e-9)
     _assert_engine(inst, dp)
+
+
+def _chain_instance(seed: int) -> Instance:
+    rng = np.random.default_rng(seed)
+    return random_instance(seed, shape="chain", levels2=True, n=int(rng.integers(3, 7)),
+                           servers=int(rng.integers(1, 3)), kv=bool(seed % 2))
+
+
+@pytest.mark.parametrize("seed", range(500, 560))
+def test_chain_tables_shortest_paths_match_brute_force(seed: int) -> None:
+    """The fast chain path: phase 1 = the minimum makespan, the unconstrained energy
+    minimum = brute force with an unbounded latency; both re-evaluate to the same figures."""
+    inst = _chain_instance(seed)
+    T = ChainTables(inst)
+    if not T.ok or T.binding or not _feasible(inst):
+        return
+    t, p1 = T.fastest()
+    _, best_t = brute_force(inst, "makespan", levels=False)
+    assert _close(t, best_t.makespan_s, 1e-9) and _close(evaluate(inst, p1).makespan_s, t, 1e-9)
+    e, te, p = T.cheapest()
+    _, best_e = brute_force(inst, "energy", latency_bound_s=1e9)
+    assert _close(e, best_e.energy_j, 1e-9), (e, best_e.energy_j)
+    r = evaluate(inst, p)
+    assert _close(r.energy_j, e, 1e-9) and _close(r.makespan_s, te, 1e-9)
+
+
+def test_chain_solve_uses_both_fast_branches() -> None:
+    """On random chains the exact solve settles phase 2 by the unconstrained minimum when it
+    meets the bound and hands over to the label DP when it does not; both equal brute force."""
+    settled = handed_over = 0
+    for seed in range(500, 600):
+        inst = _chain_instance(seed)
+        if not _feasible(inst):
+            continue
+        sol = solve(inst)
+        _, best_e = brute_force(inst, "energy", latency_bound_s=sol.latency_bound_s)
+        assert _close(sol.energy_j, best_e.energy_j, 1e-9), (seed, sol.energy_j, best_e.energy_j)
+        _assert_engine(inst, sol)
+        T = ChainTables(inst)
+        if T.binding:
+            continue
+        _, te, _ = T.cheapest()
+        if te <= sol.latency_bound_s * (1 + 1e-9):
+            settled += 1
+        else:
+            handed_over += 1
+    assert settled >= 10 and handed_over >= 3, (settled, handed_over)
 
 
 # --------------------------------------------------------------------------- relaxed mode
