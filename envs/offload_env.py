@@ -181,11 +181,11 @@ class _OffloadBase(gym.Env):
         t0 = time.perf_counter()
         if self._reference_fn is not None:
             placement = self._reference_fn(inst)
-        else:
-            from .reference import deaoff_reference
-            placement = deaoff_reference(inst, mode=cfg.reference_mode, slack=cfg.reference_slack,
-                                         levels=cfg.reference_levels)
-        res = (placement, evaluate(inst, placement, record=False))  # the engine has the last word
+            res = (placement, evaluate(inst, placement, record=False))  # the engine has the last word
+        else:  # DeAOff's answer carries the engine's evaluation of its plan already
+            from .reference import deaoff_reference_result
+            res = deaoff_reference_result(inst, mode=cfg.reference_mode, slack=cfg.reference_slack,
+                                          levels=cfg.reference_levels)
         self.ref_solves += 1
         self.ref_time_s += time.perf_counter() - t0
         self._ref_cache[key] = res

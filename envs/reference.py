@@ -1,6 +1,7 @@
 """The environment's one contact with the solver: DeAOff's plan as the reward reference."""
 from __future__ import annotations
 
+from .cost import Result
 from .instance import Instance, Placement
 
 
@@ -12,3 +13,13 @@ def deaoff_reference(inst: Instance, *, mode: str = "exact", slack: float = 0.10
     from baselines.deaoff import solve  # baselines builds on envs; imported only here
 
     return solve(inst, mode=mode, slack=slack, levels=levels).placement
+
+
+def deaoff_reference_result(inst: Instance, *, mode: str = "exact", slack: float = 0.10,
+                            levels: bool = True) -> tuple[Placement, Result]:
+    """As :func:`deaoff_reference`, with the cost engine's result of the plan (the
+    solver's own re-evaluation, so the environment need not evaluate it again)."""
+    from baselines.deaoff import solve
+
+    sol = solve(inst, mode=mode, slack=slack, levels=levels)
+    return sol.placement, sol.result
