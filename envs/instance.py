@@ -79,6 +79,23 @@ class Instance:
                 raise ValueError(f"node {self.names[i]!r}: kv_loc {loc} is not a location")
         self._compile()
 
+    def with_token_state(self, system: SystemSnapshot, **changes: Any) -> "Instance":
+        """A copy with another system snapshot and some per-node lists replaced, without
+        re-validating: for callers (the per-token builder) whose new values are derived
+        from this validated instance by non-negative linear growth.  Lengths are checked."""
+        obj = object.__new__(type(self))
+        obj.__dict__.update({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+        n = self.num_nodes
+        for key, values in changes.items():
+            if key not in obj.__dict__ or key == "system":
+                raise ValueError(f"instance has no per-node field {key!r}")
+            if isinstance(values, list) and len(values) != n:
+                raise ValueError(f"instance.{key} has {len(values)} entries for {n} nodes")
+            obj.__dict__[key] = values
+        obj.system = system
+        obj._compile()
+        return obj
+
     # ------------------------------------------------------------------ derived
     @property
     def num_nodes(self) -> int:

@@ -57,20 +57,20 @@ class TokenModel:
         node runs next, which costs ``rebuild_flops_per_token · (context - 1)`` extra FLOPs.
         """
         if context is None:
-            base = self.prefill
-            return Instance(names=base.names, kinds=base.kinds, flops=base.flops, mem_bytes=base.mem_bytes,
-                            weight_bytes=base.weight_bytes, out_bytes=base.out_bytes, kv_bytes=base.kv_bytes,
-                            preds=base.preds, system=system, in_bytes=base.in_bytes, meta=base.meta)
+            return self.prefill.with_token_state(system)
+        if context < self.prompt_len + 1:
+            raise ValueError(f"decode context {context} is shorter than the prompt + 1 ({self.prompt_len + 1})")
         prev = context - 1  # tokens already in the cache
         flops = [b + s * context for b, s in zip(self._base["flops"], self._slope["flops"])]
         if lost is not None:
             flops = [f + (self.rebuild_flops_per_token[i] * prev if lost[i] else 0.0) for i, f in enumerate(flops)]
         d1 = self.decode1
-        move = [kv * prev for kv in self.kv_per_token]
-        return Instance(
-            names=d1.names, kinds=d1.kinds, flops=flops,
+        kv_loc = [int(k) for k in kv_loc]
+        if len(kv_loc) != self.num_nodes or not all(-1 <= k < system.num_locations for k in kv_loc):
+            raise ValueError(f"kv_loc must hold {self.num_nodes} locations in -1..{system.num_locations - 1}")
+        return d1.with_token_state(
+            system, flops=flops,
             mem_bytes=[b + s * context for b, s in zip(self._base["mem_bytes"], self._slope["mem_bytes"])],
-            weight_bytes=d1.weight_bytes, out_bytes=d1.out_bytes,
             kv_bytes=[b + s * context for b, s in zip(self._base["kv_bytes"], self._slope["kv_bytes"])],
-            preds=d1.preds, system=system, in_bytes=d1.in_bytes, kv_loc=list(kv_loc),
-            kv_move_bytes=move, meta={**d1.meta, "context": context})
+            kv_loc=kv_loc, kv_move_bytes=[kv * prev for kv in self.kv_per_token],
+            meta={**d1.meta, "context": context})
