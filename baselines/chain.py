@@ -141,27 +141,27 @@ class ChainTables:
         """The unconstrained minimum device energy (cheapest level of every node and hop):
         (energy, its makespan, the placement with its levels)."""
         n, nf, nq = self.n, self.nf, self.nq
-        no = self.node_e.argmin(axis=2)                      # (n, K)
-        ho = self.hop_e.argmin(axis=3)                       # (n-1, K, K)
-        ne = np.take_along_axis(self.node_e, no[..., None], 2)[..., 0]
-        he = np.take_along_axis(self.hop_e, ho[..., None], 3)[..., 0]
-        e, loc = self._path(ne.tolist(), he.tolist(), self.ret_e.tolist())
-        nt = np.take_along_axis(self.node_t, no[..., None], 2)[..., 0]
-        ht = np.take_along_axis(self.hop_t, ho[..., None], 3)[..., 0]
+        e, loc = self._path(self.node_e.min(axis=2).tolist(), self.hop_e.min(axis=3).tolist(),
+                            self.ret_e.tolist())
+        # the levels along the chosen path (first cheapest option, as the minimum above)
         idx = np.arange(n)
         L = np.asarray(loc)
-        t = float(nt[idx, L].sum() + ht[idx[:-1], L[:-1], L[1:]].sum() + self.ret_t[L[-1]])
+        opt = self.node_e[idx, L].argmin(axis=1)
+        t = float(self.node_t[idx, L, opt].sum())
+        hq = self.hop_e[idx[:-1], L[:-1], L[1:]].argmin(axis=1)
+        t += float(self.hop_t[idx[:-1], L[:-1], L[1:], hq].sum()) + float(self.ret_t[L[-1]])
         vs, qs = self.vs, self.qs
-        opt = no[idx, L]
+        opt, hq = opt.tolist(), hq.tolist()
         dv = [nf - 1] * n
         tx = [nq - 1] * n
+        kv_loc, kv_move = self.inst.kv_loc, self.inst.kv_move_bytes
         for i in range(n):
             k = loc[i]
             if k == DEVICE:
                 dv[i] = int(vs[min(opt[i], len(vs) - 1)])
                 if i + 1 < n and loc[i + 1] != DEVICE:
-                    tx[i] = int(qs[ho[i, k, loc[i + 1]]])
-            elif self.inst.kv_loc[i] == DEVICE and self.inst.kv_move_bytes[i] > 0.0:
+                    tx[i] = int(qs[hq[i]])
+            elif kv_loc[i] == DEVICE and kv_move[i] > 0.0:
                 tx[i] = int(qs[min(opt[i], len(qs) - 1)])
         return e, t, Placement(loc, dv, tx)
 
