@@ -140,16 +140,31 @@ class ChainTables:
     def cheapest(self) -> tuple[float, float, Placement]:
         """The unconstrained minimum device energy (cheapest level of every node and hop):
         (energy, its makespan, the placement with its levels)."""
+        return self._lam_path(0.0)[:3]
+
+    def _lam_costs(self, lam: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per node and hop, the cheapest option under e + λ·t: (node value (n, K), its
+        option, hop value (n-1, K, K), its level)."""
+        nc = self.node_e + lam * self.node_t if lam else self.node_e
+        hc = self.hop_e + lam * self.hop_t if lam else self.hop_e
+        no, ho = nc.argmin(axis=2), hc.argmin(axis=3)
+        return (np.take_along_axis(nc, no[..., None], 2)[..., 0], no,
+                np.take_along_axis(hc, ho[..., None], 3)[..., 0], ho)
+
+    def _lam_path(self, lam: float) -> tuple[float, float, Placement, float]:
+        """The path minimising e + λ·t: (its energy, its makespan, placement, e + λ·t)."""
         n, nf, nq = self.n, self.nf, self.nq
-        e, loc = self._path(self.node_e.min(axis=2).tolist(), self.hop_e.min(axis=3).tolist(),
-                            self.ret_e.tolist())
-        # the levels along the chosen path (first cheapest option, as the minimum above)
+        nv, no, hv, ho = self._lam_costs(lam)
+        rv = self.ret_e + lam * self.ret_t
+        val, loc = self._path(nv.tolist(), hv.tolist(), rv.tolist())
         idx = np.arange(n)
         L = np.asarray(loc)
-        opt = self.node_e[idx, L].argmin(axis=1)
-        t = float(self.node_t[idx, L, opt].sum())
-        hq = self.hop_e[idx[:-1], L[:-1], L[1:]].argmin(axis=1)
-        t += float(self.hop_t[idx[:-1], L[:-1], L[1:], hq].sum()) + float(self.ret_t[L[-1]])
+        opt = no[idx, L]
+        hq = ho[idx[:-1], L[:-1], L[1:]]
+        t = (float(self.node_t[idx, L, opt].sum()) + float(self.hop_t[idx[:-1], L[:-1], L[1:], hq].sum())
+             + float(self.ret_t[L[-1]]))
+        e = (float(self.node_e[idx, L, opt].sum()) + float(self.hop_e[idx[:-1], L[:-1], L[1:], hq].sum())
+             + float(self.ret_e[L[-1]]))
         vs, qs = self.vs, self.qs
         opt, hq = opt.tolist(), hq.tolist()
         dv = [nf - 1] * n
@@ -163,6 +178,193 @@ class ChainTables:
                     tx[i] = int(qs[hq[i]])
             elif kv_loc[i] == DEVICE and kv_move[i] > 0.0:
                 tx[i] = int(qs[min(opt[i], len(qs) - 1)])
+        return e, t, Placement(loc, dv, tx), val
+
+    def _completions(self, lam: float) -> list[list[float]]:
+        """W[i][k]: the least e + λ·t of the rest of the chain after node i at k."""
+        nv, _, hv, _ = self._lam_costs(lam)
+        nv, hv = nv.tolist(), hv.tolist()
+        K, rng = self.K, range(self.K)
+        W = [[_INF] * K for _ in range(self.n)]
+        W[-1] = (self.ret_e + lam * self.ret_t).tolist()
+        for i in range(self.n - 2, -1, -1):
+            h, nx, Wn = hv[i], nv[i + 1], W[i + 1]
+            W[i] = [min(h[k][l] + nx[l] + Wn[l] for l in rng) for k in rng]
+        return W
+
+    def _dual(self, bound_s: float) -> tuple[float, float, tuple | None]:
+        """Lagrangian dual of phase 2 by walking the lower convex hull of the (time,
+        energy) paths between the fastest and the cheapest: returns (λ*, the dual bound,
+        the least-energy path met that meets the bound as (e, t, placement) or None)."""
+        e_c, t_c, _, _ = self._lam_path(0.0)
+        t_f, p_f = self.fastest()
+        # the fastest path's energy at the highest levels, by the tables
+        e_f, t_f2, p_f2, _ = self._lam_path(1e12 / max(t_f, 1e-300))
+        best = (e_f, t_f2, p_f2) if t_f2 <= bound_s else None
+        lam, dual = 0.0, -_INF
+        if t_c <= bound_s:
+            return 0.0, e_c, best
+        left, right = (t_f2, e_f), (t_c, e_c)
+        for _ in range(64):
+            if right[0] <= left[0]:
+                break
+            lam = (left[1] - right[1]) / (right[0] - left[0])
+            e, t, p, val = self._lam_path(lam)
+            line = left[1] + lam * left[0]
+            dual = max(dual, val - lam * bound_s)
+            if val >= line * (1 - 1e-12) - 1e-300:
+                break
+            if t <= bound_s:
+                left = (t, e)
+                if best is None or e < best[0]:
+                    best = (e, t, p)
+            else:
+                right = (t, e)
+        return lam, dual, best
+
+    def constrained(self, bound_s: float, label_budget: int = 20_000) -> tuple[float, float, Placement] | str:
+        """Phase 2 when the energy minimum is too slow: the minimum device energy with
+        makespan ≤ ``bound_s`` (already inflated by the caller's tolerance; at least the
+        fastest path's makespan).  The Lagrangian dual (:meth:`_dual`) gives λ*, a lower
+        bound and the best feasible path on the hull; when they meet, that path is optimal.
+        Otherwise a Pareto (time, energy) label search over (node, location) drops every
+        label whose fastest completion breaks the bound, or whose energy plus the
+        cheapest completion, or plus the Lagrangian completion bound W_λ(i, k) − λ·(B − t),
+        reaches the best energy known.  Returns (energy, makespan, placement), or "budget"
+        past ``label_budget`` labels."""
+        lam, dual, known = self._dual(bound_s)
+        if known is None:
+            raise ValueError("the latency bound is below the fastest path's makespan")
+        if dual >= known[0] * (1 - 1e-12):
+            return known
+        W = self._completions(lam)
+        upper_j = known[0]
+        n, K = self.n, self.K
+        nt, ne = self.node_t.tolist(), self.node_e.tolist()
+        ht, he = self.hop_t.tolist(), self.hop_e.tolist()
+        rt, re_ = self.ret_t.tolist(), self.ret_e.tolist()
+        rng = range(K)
+
+        def front(ts: list, es: list) -> list:
+            """(t, e, option) Pareto options, t rising and e falling."""
+            out, best = [], _INF
+            for t, e, o in sorted(zip(ts, es, range(len(ts)))):
+                if e < best:
+                    out.append((t, e, o))
+                    best = e
+            return out
+
+        # levels only matter on the device, for uploads, and for migrations up to a server
+        kv_up = [self.inst.kv_loc[i] == DEVICE and self.inst.kv_move_bytes[i] > 0.0 for i in range(n)]
+        last_o, last_q = self.node_t.shape[2] - 1, len(self.qs) - 1
+        nopt = []
+        for i in range(n):
+            row = []
+            for k in rng:
+                if nt[i][k][0] == _INF:
+                    row.append([])
+                elif k == DEVICE or kv_up[i]:
+                    row.append(front(nt[i][k], ne[i][k]))
+                else:
+                    row.append([(nt[i][k][last_o], ne[i][k][last_o], last_o)])
+            nopt.append(row)
+        hopt = []
+        for i in range(n - 1):
+            hi, hei = ht[i], he[i]
+            hopt.append([[front(hi[k][l], hei[k][l]) if (k == DEVICE and l != DEVICE)
+                          else [(hi[k][l][last_q], hei[k][l][last_q], last_q)] for l in rng] for k in rng])
+        # fastest and cheapest completions after node i at k (hop, later nodes, return)
+        tail_t = [[_INF] * K for _ in range(n)]
+        tail_e = [[_INF] * K for _ in range(n)]
+        tail_t[n - 1], tail_e[n - 1] = list(rt), list(re_)
+        for i in range(n - 2, -1, -1):
+            for k in rng:
+                bt = be = _INF
+                for l in rng:
+                    no = nopt[i + 1][l]
+                    if not no:
+                        continue
+                    ho = hopt[i][k][l]
+                    vt = ho[0][0] + no[0][0] + tail_t[i + 1][l]
+                    ve = ho[-1][1] + no[-1][1] + tail_e[i + 1][l]
+                    if vt < bt:
+                        bt = vt
+                    if ve < be:
+                        be = ve
+                tail_t[i][k], tail_e[i][k] = bt, be
+        B, U = bound_s, upper_j
+        # labels[i][k]: list of (t, e, prev_k, prev_index, node option, hop option)
+        labels: list[list[list]] = []
+        first = []
+        lB = lam * B
+        for k in rng:
+            tk, ek, wk = tail_t[0][k], tail_e[0][k], W[0][k] - lB
+            first.append([(t, e, -1, -1, o, -1) for (t, e, o) in nopt[0][k]
+                          if t + tk <= B and e + ek < U and e + wk + lam * t < U])
+        labels.append(first)
+        count = 0
+        for i in range(1, n):
+            cur = []
+            prev = labels[i - 1]
+            for l in rng:
+                no = nopt[i][l]
+                tl, el, wl = tail_t[i][l], tail_e[i][l], W[i][l] - lB
+                cand = []
+                if no:
+                    for k in rng:
+                        labs = prev[k]
+                        if not labs:
+                            continue
+                        for (hq_t, hq_e, hq) in hopt[i - 1][k][l]:
+                            for idx, lab in enumerate(labs):
+                                t0 = lab[0] + hq_t
+                                e0 = lab[1] + hq_e
+                                for (ot, oe, o) in no:
+                                    t = t0 + ot
+                                    if t + tl > B:
+                                        break  # options are sorted by time
+                                    e = e0 + oe
+                                    if e + el < U and e + wl + lam * t < U:
+                                        cand.append((t, e, k, idx, o, hq))
+                if len(cand) > 1:
+                    cand.sort()
+                    kept, best = [], _INF
+                    for c in cand:
+                        if c[1] < best:
+                            kept.append(c)
+                            best = c[1]
+                    cand = kept
+                count += len(cand)
+                cur.append(cand)
+            if count > label_budget:
+                return "budget"
+            labels.append(cur)
+        best = None
+        for k in rng:
+            for idx, lab in enumerate(labels[n - 1][k]):
+                t, e = lab[0] + rt[k], lab[1] + re_[k]
+                if t <= B and e < U and (best is None or (e, t) < best[:2]):
+                    best = (e, t, k, idx)
+        if best is None:  # nothing beats the hull's path
+            return known
+        e, t, k, idx = best
+        nf, nq = self.nf, self.nq
+        loc, dv, tx = [0] * n, [nf - 1] * n, [nq - 1] * n
+        vs, qs = self.vs, self.qs
+        kv_loc, kv_move = self.inst.kv_loc, self.inst.kv_move_bytes
+        for i in range(n - 1, -1, -1):
+            lab = labels[i][k][idx]
+            loc[i] = k
+            o = lab[4]
+            if k == DEVICE:
+                dv[i] = int(vs[min(o, len(vs) - 1)])
+            elif kv_loc[i] == DEVICE and kv_move[i] > 0.0:
+                tx[i] = int(qs[min(o, len(qs) - 1)])
+            if i:
+                pk = lab[2]
+                if pk == DEVICE and k != DEVICE:
+                    tx[i - 1] = int(qs[lab[5]])
+                k, idx = pk, lab[3]
         return e, t, Placement(loc, dv, tx)
 
     def fits(self, loc: list[int]) -> bool:

@@ -1321,11 +1321,13 @@ def _solve_exact(inst: Instance, phase2: bool, slack: float, deadline_s: float |
 
 def _solve_chain_fast(inst: Instance, phase2: bool, slack: float, deadline_s: float | None, levels: bool,
                       t0: float) -> tuple[Solution | None, tuple[Placement, Result] | None]:
-    """The chain's common case in well under a millisecond (:mod:`baselines.chain`):
-    phase 1 by one shortest path; phase 2 by the unconstrained energy minimum when it
-    meets the bound (then it is the constrained optimum).  Returns (Solution, None) when
-    that settles both phases, (None, (p1, its result)) when phase 2 needs the full DP,
-    (None, None) when memory binds or a node fits nowhere (the general path decides)."""
+    """The chain path on numpy tables (:mod:`baselines.chain`): phase 1 by one shortest
+    path; phase 2 by the unconstrained energy minimum when it meets the bound (then it is
+    the constrained optimum), else by the Lagrangian hull walk and a pruned label search.
+    Returns (Solution, None) when that settles both phases, (None, (p1, its result)) when
+    phase 2 needs the memory-aware DP or the MILP (a capacity binds, or the label budget
+    runs out), (None, None) when memory binds in phase 1 or a node fits nowhere (the
+    general path decides)."""
     T = ChainTables(inst, levels)
     if not T.ok:
         return None, None
@@ -1340,8 +1342,14 @@ def _solve_chain_fast(inst: Instance, phase2: bool, slack: float, deadline_s: fl
         return Solution(p1, res1, t_star, res1.energy_j, t_star, None, "dp_optimal", 0.0,
                         time.perf_counter() - t0, "exact-dp", p1, ["dp"]), None
     bound = _phase2_bound(t_star, slack, deadline_s)
+    B = bound * (1 + BOUND_RTOL)
     e_dp, t_e, p2 = T.cheapest()
-    if t_e > bound * (1 + BOUND_RTOL) or (T.binding and not T.fits(p2.loc)):
+    if t_e > B and not T.binding:  # the energy minimum is too slow: hull + label search
+        out = T.constrained(B, label_budget=DP_LABEL_BUDGET)
+        if out == "budget":
+            return None, (p1, res1)
+        e_dp, t_e, p2 = out
+    if t_e > B or (T.binding and not T.fits(p2.loc)):
         return None, (p1, res1)
     res2 = evaluate(inst, p2, record=True, check=True)
     if abs(res2.energy_j - e_dp) > CHECK_RTOL * max(res2.energy_j, 1e-300) or res2.makespan_s > bound * (1 + 1e-7):

@@ -51,7 +51,8 @@ def _edges(rng: np.random.Generator, n: int, shape: str) -> list[tuple[int, int]
 
 def random_instance(seed: int, *, n: int | None = None, shape: str | None = None,
                     servers: int | None = None, levels2: bool | None = None,
-                    kv: bool | None = None) -> Instance:
+                    kv: bool | None = None, roomy: bool = False) -> Instance:
+    """``roomy``: every location can hold the whole model (memory never binds)."""
     rng = np.random.default_rng(seed)
     levels2 = bool(seed % 2 == 0) if levels2 is None else levels2
     n = int(rng.integers(3, 7 if levels2 else 8)) if n is None else n
@@ -68,9 +69,9 @@ def random_instance(seed: int, *, n: int | None = None, shape: str | None = None
     total = sum(G.nodes[v]["weight_bytes"] + G.nodes[v]["kv_bytes"] for v in G)
     device = DeviceConfig(freqs_hz=(0.5e9, 1.3e9) if levels2 else (1.3e9,),
                           tx_powers_w=(0.1, 1.0) if levels2 else (1.0,),
-                          mem_capacity_bytes=float(total * rng.uniform(0.2, 1.2)))
+                          mem_capacity_bytes=float(total * (rng.uniform(0.2, 1.2) + (2.0 if roomy else 0.0))))
     srv = [ServerConfig(distance_km=float(rng.uniform(0.05, 1.2)), load=float(rng.uniform(0.0, 0.9)),
-                        mem_capacity_bytes=float(total * rng.uniform(0.3, 1.5)),
+                        mem_capacity_bytes=float(total * (rng.uniform(0.3, 1.5) + (2.0 if roomy else 0.0))),
                         latency_s=float(rng.uniform(0.0, 2e-3))) for _ in range(m)]
     snap = make_snapshot(Scenario(device=device, servers=srv), fading_power=list(rng.exponential(1.0, m)))
     kv_loc, kv_move = {}, {}
@@ -183,7 +184,7 @@ def test_chain_dp_equals_milp(seed: int) -> None:
 def _chain_instance(seed: int) -> Instance:
     rng = np.random.default_rng(seed)
     return random_instance(seed, shape="chain", levels2=True, n=int(rng.integers(3, 7)),
-                           servers=int(rng.integers(1, 3)), kv=bool(seed % 2))
+                           servers=int(rng.integers(1, 3)), kv=bool(seed % 2), roomy=seed % 3 != 0)
 
 
 @pytest.mark.parametrize("seed", range(500, 560))
@@ -202,11 +203,23 @@ def test_chain_tables_shortest_paths_match_brute_force(seed: int) -> None:
     assert _close(e, best_e.energy_j, 1e-9), (e, best_e.energy_j)
     r = evaluate(inst, p)
     assert _close(r.energy_j, e, 1e-9) and _close(r.makespan_s, te, 1e-9)
+    # a bound between the fastest and the cheapest makespan: the hull walk and the label
+    # search; the dual bound never exceeds the optimum, the answer is brute force's
+    B = t + 0.5 * (te - t)
+    if te > t * (1 + 1e-9):
+        lam, dual, known = T._dual(B)
+        _, best_b = brute_force(inst, "energy", latency_bound_s=B)
+        assert lam >= 0 and dual <= best_b.energy_j * (1 + 1e-9)
+        assert known is not None and known[1] <= B and known[0] >= best_b.energy_j * (1 - 1e-9)
+        e2, t2, p2 = T.constrained(B * (1 + 1e-9))
+        r2 = evaluate(inst, p2)
+        assert _close(e2, best_b.energy_j, 1e-9) and _close(r2.energy_j, e2, 1e-9) and r2.makespan_s <= B * (1 + 1e-9)
 
 
 def test_chain_solve_uses_both_fast_branches() -> None:
     """On random chains the exact solve settles phase 2 by the unconstrained minimum when it
-    meets the bound and hands over to the label DP when it does not; both equal brute force."""
+    meets the bound and by the Lagrangian hull walk + pruned label search when it does not;
+    both equal brute force."""
     settled = handed_over = 0
     for seed in range(500, 600):
         inst = _chain_instance(seed)
