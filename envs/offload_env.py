@@ -438,10 +438,13 @@ class DecoderOffloadEnv(_OffloadBase):
         return {key: np.zeros(space.shape, dtype=np.float32) for key, space in self.observation_space.spaces.items()}
 
     def _obs(self) -> dict[str, np.ndarray]:
+        """Built as one flat list and one float32 array; the Dict entries are views of it
+        (a fresh array every step, so observations a caller keeps are never overwritten)."""
         inst, sim, i = self.inst, self.sim, self.node
         k_all = self.num_locations
         qmax = self._qmax
         out_bytes = inst.out_bytes
+        flat = list(self._node_rows[i])  # node (14)
 
         # where this node's inputs already are, and its cache
         share = [0.0] * (2 * k_all + 1)
@@ -449,36 +452,42 @@ class DecoderOffloadEnv(_OffloadBase):
         now = 0.0
         if preds:
             total = 0.0
+            arrival, finish = sim.arrival, sim.finish
             for p in preds:
                 b = out_bytes[p]
-                for l in sim.arrival[p]:
+                for l in arrival[p]:
                     share[l] += b
                 total += b
-                f = sim.finish[p]
+                f = finish[p]
                 if f > now:
                     now = f
             if total > 0:
                 for l in range(k_all):
-                    share[l] = min(share[l] / total, 1.0)
+                    v = share[l] / total
+                    share[l] = v if v < 1.0 else 1.0
         else:
             share[DEVICE] = 1.0
         kvl = inst.kv_loc[i]
         share[k_all + (kvl if kvl >= 0 else k_all)] = 1.0
+        flat += share
 
         # per location: static part, then free memory, busy-for, estimated finish / energy
-        t_ref = self.ref.makespan_s if self.ref.makespan_s > 1e-12 else 1e-12
-        e_ref = self.ref.energy_j if self.ref.energy_j > 1e-12 else 1e-12
+        inv_t, inv_e = self._inv_t_ref, self._inv_e_ref
         cap = inst.system.mem_capacity_bytes
         need = inst.mem_need[i]
         used = self.used
-        mask = feasible_locations(inst, i, used)
         free = sim.free
-        rows = []
+        mask = feasible_locations(inst, i, used)  # the solver's feasibility helper
+        kv_move = inst.kv_move_bytes[i]
         for k in range(k_all):
-            static = self._loc_static_rows[k]
-            mem = _unit((cap[k] - used[k] - need) / cap[k]) if cap[k] > 0 else 0.0
-            if not mask[k]:
-                rows.append(static + [mem, 1.0, 1.0, 1.0])
+            ck = cap[k]
+            room = ck - used[k] - need
+            ok = mask[k]
+            flat += self._loc_static_rows[k]
+            mem = room / ck if ck > 0 else 0.0
+            mem = 0.0 if mem < 0.0 else (1.0 if mem > 1.0 else mem)
+            if not ok:
+                flat += (mem, 1.0, 1.0, 1.0)
                 continue
             # estimate if placed at k, inputs moved at the highest power level
             ready = now
@@ -496,29 +505,44 @@ class DecoderOffloadEnv(_OffloadBase):
                         ready = t
             elif k != DEVICE:
                 ready, energy, _, _ = inst.transfer(DEVICE, k, qmax, inst.in_bytes)
-            if kvl >= 0 and kvl != k and inst.kv_move_bytes[i] > 0:
-                dur, tj, rj, _ = inst.transfer(kvl, k, qmax, inst.kv_move_bytes[i])
+            if kvl >= 0 and kvl != k and kv_move > 0:
+                dur, tj, rj, _ = inst.transfer(kvl, k, qmax, kv_move)
                 ready += dur
                 energy += tj + rj
-            start = ready if ready > free[k] else free[k]
+            fk = free[k]
+            start = ready if ready > fk else fk
             if k == DEVICE:
                 finish = start + inst.dev_time[i][self._vmax]
                 energy += inst.dev_energy[i][self._vmax]
             else:
                 finish = start + inst.srv_time[i][k - 1]
-            rows.append(static + [mem, _unit((free[k] - now) / t_ref), _unit((finish - now) / t_ref),
-                                  _unit(energy / e_ref)])
-        progress = self._progress_now.copy()
-        progress[3] = _unit(self.episode_cost / self.episode_ref_cost / 4.0) if self.episode_ref_cost > 0 else 0.25
+            busy = (fk - now) * inv_t
+            fin = (finish - now) * inv_t
+            en = energy * inv_e
+            flat += (mem, 0.0 if busy < 0.0 else (1.0 if busy > 1.0 else busy),
+                     0.0 if fin < 0.0 else (1.0 if fin > 1.0 else fin), 1.0 if en > 1.0 else en)
+        flat += self._system_row
+        flat += self._progress_row
+        if self.episode_ref_cost > 0:
+            r = self.episode_cost / self.episode_ref_cost / 4.0
+            flat[-1] = r if r < 1.0 else 1.0
+        else:
+            flat[-1] = 0.25
         self._mask = mask
-        return {"node": self._node_feats[i].copy(), "inputs": np.array(share, dtype=np.float32),
-                "locations": np.array(rows, dtype=np.float32), "system": self._system.copy(),
-                "progress": progress}
+        arr = np.array(flat, dtype=np.float32)
+        o = self._obs_offsets
+        return {"node": arr[:o[0]], "inputs": arr[o[0]:o[1]], "locations": arr[o[1]:o[2]].reshape(k_all, 7),
+                "system": arr[o[2]:o[3]], "progress": arr[o[3]:]}
 
     def _build_token(self) -> None:
         super()._build_token()
         inst = self.inst
+        k = self.num_locations
         self._loc_static_rows = [list(map(float, row[:3])) for row in self._location_features()]
+        self._inv_t_ref = 1.0 / (self.ref.makespan_s if self.ref.makespan_s > 1e-12 else 1e-12)
+        self._inv_e_ref = 1.0 / (self.ref.energy_j if self.ref.energy_j > 1e-12 else 1e-12)
+        c = 14 + 2 * k + 1
+        self._obs_offsets = (14, c, c + 7 * k, c + 7 * k + 2 * k + 1)
         self._kv_now = self._kv_share()
         feats = self._node_static.copy()
         for col, values, decades in ((8, inst.flops, 16.0), (9, inst.out_bytes, 10.0),
@@ -528,6 +552,9 @@ class DecoderOffloadEnv(_OffloadBase):
         self._system = np.concatenate([self._kv_now, np.array([0.0] + list(inst.system.server_load),
                                                                dtype=np.float32)])
         self._progress_now = self._progress()
+        self._node_rows = self._node_feats.tolist()
+        self._system_row = self._system.tolist()
+        self._progress_row = self._progress_now.tolist()
 
 
 class DecoderSplitEnv(_OffloadBase):
