@@ -1432,9 +1432,78 @@ def _repair_towards(P: _Prep, cur: Placement, target: Placement, bound: float) -
     return Placement(loc, dv, tx)
 
 
+RELAXED_POLISH_GAP = 1e-4
+"""Relaxed phase 2 polishes its answer when it is further than this (relative) above the
+LP bound (otherwise it is already within it of the optimum)."""
+RELAXED_POLISH_SHARE = 1.0
+"""The polish may take this share of the time the relaxed solve has taken before it."""
 RELAXED_LEAN = True
 """Relaxed mode drops the big-M disjunctions (processor pairs, uplink sequencing) from its
 LP: with fractional x they are slack anyway; load rows keep the resources' totals."""
+def _polish(P: _Prep, cur: Placement, energy: float, bound: float, t_end: float) -> tuple[Placement, int]:
+    """First-improvement local search on device energy under the latency bound ``bound``
+    (already inflated) and the capacities: move one node to another location (highest
+    levels there), or change one device node's DVFS level or one node's transmit-power
+    level; when none of those improves, let two nodes on different locations swap them.
+    Every candidate is costed by the engine.  Stops at a local optimum or at ``t_end``.
+    Returns (placement, accepted moves)."""
+    loc, (dv, tx) = list(cur.loc), cur.levels(P.inst)
+    need = P.inst.mem_need
+    cap = P.inst.system.mem_capacity_bytes
+    used = [0.0] * P.K
+    for i, k in enumerate(loc):
+        used[k] += need[i]
+    moves, improved = 0, True
+    while improved and time.perf_counter() < t_end:
+        improved = False
+        for i in range(P.n):
+            if time.perf_counter() >= t_end:
+                break
+            old = (loc[i], dv[i], tx[i])
+            options = [(k, P.fmax, P.qmax) for k in P.allowed[i] if k != old[0]
+                       and used[k] + need[i] <= cap[k] * (1 + 1e-12)]
+            if old[0] == DEVICE:
+                options += [(DEVICE, v, old[2]) for v in range(P.nf) if v != old[1]]
+            options += [(old[0], old[1], q) for q in range(P.nq) if q != old[2]]
+            for k, v, q in options:
+                loc[i], dv[i], tx[i] = k, v, q
+                r = P.evaluate(Placement(loc, dv, tx))
+                if r.makespan_s <= bound and r.energy_j < energy * (1 - 1e-12):
+                    used[old[0]] -= need[i]
+                    used[k] += need[i]
+                    energy, improved = r.energy_j, True
+                    moves += 1
+                    break
+                loc[i], dv[i], tx[i] = old
+        if improved:
+            continue
+        # swaps: two nodes exchange locations (highest levels), which keeps each location's
+        # node count, so a split the memory pins down can still move
+        for i in range(P.n):
+            if improved or time.perf_counter() >= t_end:
+                break
+            for j in range(i + 1, P.n):
+                a, b = loc[i], loc[j]
+                if a == b or b not in P.allowed[i] or a not in P.allowed[j]:
+                    continue
+                if (used[a] - need[i] + need[j] > cap[a] * (1 + 1e-12)
+                        or used[b] - need[j] + need[i] > cap[b] * (1 + 1e-12)):
+                    continue
+                old_i, old_j = (dv[i], tx[i]), (dv[j], tx[j])
+                loc[i], loc[j] = b, a
+                dv[i], tx[i], dv[j], tx[j] = P.fmax, P.qmax, P.fmax, P.qmax
+                r = P.evaluate(Placement(loc, dv, tx))
+                if r.makespan_s <= bound and r.energy_j < energy * (1 - 1e-12):
+                    used[a] += need[j] - need[i]
+                    used[b] += need[i] - need[j]
+                    energy, improved = r.energy_j, True
+                    moves += 1
+                    break
+                loc[i], loc[j] = a, b
+                (dv[i], tx[i]), (dv[j], tx[j]) = old_i, old_j
+    return Placement(loc, dv, tx), moves
+
+
 RELAXED_SAMPLES = 16
 """Randomized roundings tried besides the argmax rounding (relaxed mode)."""
 RELAXED_REPAIRS = 3
@@ -1518,6 +1587,11 @@ def _solve_relaxed(inst: Instance, phase2: bool, slack: float, deadline_s: float
     else:
         lp2 = -_INF
     p2 = best[2]
+    polished = 0
+    if best[1] <= B and math.isfinite(lp2) and best[0] - lp2 > RELAXED_POLISH_GAP * best[0]:
+        budget = RELAXED_POLISH_SHARE * (time.perf_counter() - t0)
+        p2, polished = _polish(P, p2, best[0], B, time.perf_counter() + budget)
+    info["polish_moves"] = polished
     res2 = evaluate(inst, p2, record=True, check=True)
     meets = res2.makespan_s <= B
     info.update(phase2_lp_bound_j=lp2, meets_bound=meets)
