@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import networkx as nx
 import numpy as np
@@ -18,7 +19,7 @@ import pytest
 
 from baselines.brute_force import brute_force
 from baselines.chain import ChainTables
-from baselines.deaoff import Solution, _binding_locations, _check, _Prep, is_chain, solve
+from baselines.deaoff import Solution, _binding_locations, _check, _polish, _Prep, is_chain, solve
 from envs.cost import evaluate, memory_use
 from envs.instance import Instance, Placement, make_instance
 from envs.system import DeviceConfig, Scenario, ServerConfig, make_snapshot
@@ -259,6 +260,26 @@ def test_relaxed_feasible_with_nonnegative_gap(seed: int) -> None:
     assert cmp.gap_vs_exact is not None and cmp.gap_vs_exact >= -REL
     if cmp.info["meets_bound"]:
         assert math.isfinite(cmp.gap_vs_exact)
+
+
+@pytest.mark.parametrize("seed", range(430, 450))
+def test_polish_never_worsens_and_keeps_the_bound(seed: int) -> None:
+    """The relaxed mode's local search only accepts engine-costed improvements that meet the
+    latency bound and the capacities; started from the phase-1 optimum it never goes below
+    the exact phase-2 optimum (nothing can)."""
+    inst = random_instance(seed, n=6, levels2=True)
+    if not _feasible(inst):
+        return
+    ex = solve(inst, use_dp=False)
+    P = _Prep(inst)
+    start = ex.phase1_placement
+    e0 = evaluate(inst, start).energy_j
+    B = ex.latency_bound_s * (1 + 1e-9)
+    p, moves = _polish(P, start, e0, B, time.perf_counter() + 5.0)
+    r = evaluate(inst, p)  # validates memory and servers
+    assert r.makespan_s <= B and r.energy_j <= e0 * (1 + 1e-12)
+    assert r.energy_j >= ex.energy_j * (1 - 1e-9)
+    assert (moves == 0) == (p.loc == start.loc and p.levels(inst) == start.levels(inst))
 
 
 def test_relaxed_compare_exact_computes_reference() -> None:
