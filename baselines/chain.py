@@ -199,12 +199,15 @@ class ChainTables:
         e_c, t_c, _, _ = self._lam_path(0.0)
         t_f, p_f = self.fastest()
         # the fastest path's energy at the highest levels, by the tables
-        e_f, t_f2, p_f2, _ = self._lam_path(1e12 / max(t_f, 1e-300))
-        best = (e_f, t_f2, p_f2) if t_f2 <= bound_s else None
+        idx = np.arange(self.n)
+        L = np.asarray(p_f.loc)
+        e_f = (float(self.node_e[idx, L, -1].sum()) + float(self.hop_e[idx[:-1], L[:-1], L[1:], -1].sum())
+               + float(self.ret_e[L[-1]]))
+        best = (e_f, t_f, p_f) if t_f <= bound_s else None
         lam, dual = 0.0, -_INF
         if t_c <= bound_s:
             return 0.0, e_c, best
-        left, right = (t_f2, e_f), (t_c, e_c)
+        left, right = (t_f, e_f), (t_c, e_c)
         for _ in range(64):
             if right[0] <= left[0]:
                 break
