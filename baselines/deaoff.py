@@ -48,19 +48,27 @@ M = H − tail_i − head_j etc.  Time bounds S_i ∈ [head_i, H − tail_i − 
 
 Chains (``use_dp``): phase 1 is a shortest path over (node, location); phase 2 a bicriteria
 (time, energy) Pareto label-setting DP over (node, location) with level options, returning
-the minimum energy with time ≤ bound (pruned by the fastest / cheapest completions, and by
-a Lagrangian bound when the fronts grow).  Both are exact for chains (no uplink
-contention, additive migrations).  Memory first stays out of the labels; if that answer
-breaks a capacity and exactly one location can overflow, the labels carry its memory use
-(still exact); otherwise, or past ``DP_LABEL_BUDGET`` labels, the MILP takes over.
+the minimum energy with time ≤ bound.  Both are exact for chains (no uplink contention,
+additive migrations).  When no capacity can bind, :mod:`baselines.chain` does it on numpy
+tables (:func:`_solve_chain_fast`): the unconstrained energy minimum when it meets the
+bound, else a Lagrangian hull walk and a label search pruned by its completion bounds.
+Otherwise (a capacity can bind) :func:`_dp_chain`: memory first stays out of the labels
+(pruned by the fastest / cheapest completions, and by a Lagrangian bound when the fronts
+grow); if that answer breaks a capacity and exactly one location can overflow, the labels
+carry its memory use (still exact); otherwise, or past ``DP_LABEL_BUDGET`` labels, the
+MILP takes over.
 
 Relaxed mode (the paper's "constraint relaxation"): the LP relaxation of the same model,
 rounded (argmax of x per node, plus ``RELAXED_SAMPLES`` seeded randomized roundings; most
 confident nodes first, only memory-feasible locations; levels by argmax), repaired by list
-scheduling (the engine's fixed-order schedule): phase 1 keeps the fastest rounding (or the
+scheduling (the engine's fixed-order schedule; the paper's LP-midpoint list order equals the
+priority order on chains and could only reorder parallel branches, which the engine's fixed
+service order does not allow): phase 1 keeps the fastest rounding (or the
 greedy placement that set the big-M values, if faster); in phase 2 a rounding that breaks
 the bound moves nodes back greedily towards the phase-1 placement, and the least-energy
-result is kept (the phase-1 placement itself is a candidate).
+result is kept (the phase-1 placement itself is a candidate); a phase-2 answer above the LP
+bound is then polished by engine-costed single-node and swap moves (:func:`_polish`).  The
+LP drops the big-M disjunctions (``RELAXED_LEAN``) and runs without presolve.
 """
 from __future__ import annotations
 
