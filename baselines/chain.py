@@ -9,9 +9,9 @@ contention, KV migrations serial and additive), so:
   taking its cheapest level) is the optimum whenever its makespan meets B; otherwise
   :mod:`baselines.deaoff` runs the full Pareto-label DP.
 
-The tables are built with numpy in a handful of array operations from the instance's
-transfer coefficients (``Instance.link_air_s_per_byte``, ``link_latency``,
-``link_power_w``, the same numbers ``Instance.transfer`` uses) and its compute times, so
+The tables are built with numpy in a handful of array operations from
+``Instance.transfer_table`` (``Instance.transfer`` for every link and many byte counts at
+once: same coefficients, same formula) and the instance's compute times, so
 a solve on a 26-node chain with 3 locations and 4 × 4 levels costs well under a
 millisecond.  Every answer is re-evaluated by the cost engine by the caller.
 """
@@ -22,6 +22,8 @@ import numpy as np
 from envs.cost import DEVICE
 from envs.instance import Instance, Placement
 
+from .brute_force import allowed_locations
+
 __all__ = ["ChainTables"]
 
 _INF = float("inf")
@@ -30,9 +32,9 @@ _INF = float("inf")
 class ChainTables:
     """Per-node and per-hop (time, device energy) options of a chain instance.
 
-    ``ok`` is False when some node fits nowhere (the caller's general path raises the
-    error naming it).  ``binding`` is True when some location's memory could overflow:
-    the shortest paths ignore capacities, so their answers must then be checked."""
+    A node that fits nowhere raises ValueError naming it (``allowed_locations``).
+    ``binding`` is True when some location's memory could overflow: the shortest paths
+    ignore capacities, so their answers must then be checked."""
 
     def __init__(self, inst: Instance, levels: bool = True) -> None:
         n, K = inst.num_nodes, inst.num_locations
@@ -41,36 +43,36 @@ class ChainTables:
         self.n, self.K, self.nf, self.nq = n, K, nf, nq
         self.inst = inst
         pi = dev.idle_power_w
-        up = np.array([True] + [bool(u) for u in inst.system.server_up])
+        # where each node may run: the solver's rule (raises naming a node that fits nowhere)
+        allowed = np.zeros((n, K), dtype=bool)
+        for i, ks in enumerate(allowed_locations(inst)):
+            allowed[i, ks] = True
         cap = np.asarray(inst.system.mem_capacity_bytes, dtype=float) * (1 + 1e-12)
         need = np.asarray(inst.mem_need, dtype=float)
-        allowed = up[None, :] & (need[:, None] <= cap[None, :])
-        self.ok = bool(allowed.any(axis=1).all())
         self.binding = bool(((need[:, None] * allowed).sum(axis=0) > cap).any())
-        self.allowed = allowed
-        AIR = np.asarray(inst.link_air_s_per_byte, dtype=float)  # (K, K, nq)
-        LAT = np.asarray(inst.link_latency, dtype=float)          # (K, K)
-        PW = np.asarray(inst.link_power_w, dtype=float)           # (K, K, nq)
         qs = np.arange(nq) if levels else np.array([nq - 1])
         vs = np.arange(nf) if levels else np.array([nf - 1])
-        AIRq, PWq = AIR[:, :, qs], PW[:, :, qs]
+        # every transfer from Instance.transfer_table: [..., src, dst, power level]
         # hops i -> i+1 from k to l at power level q: (n-1, K, K, Q); zero on the diagonal
         out = np.asarray(inst.out_bytes, dtype=float)
-        air = out[:-1, None, None, None] * AIRq[None]
-        hop_t = air + LAT[None, :, :, None]
-        hop_e = air * PWq[None] + pi * hop_t
+        dur, dev_j = inst.transfer_table(out[:-1])
+        hop_t = dur[..., qs]
+        hop_e = dev_j[..., qs] + pi * hop_t
         # the output of the last node returns to the device
-        rair = out[-1] * AIR[:, DEVICE, -1]
-        ret_t = rair + LAT[:, DEVICE]
-        ret_e = rair * PW[:, DEVICE, -1] + pi * ret_t
+        dur, dev_j = inst.transfer_table(out[-1])
+        ret_t = dur[:, DEVICE, -1]
+        ret_e = dev_j[:, DEVICE, -1] + pi * ret_t
         # KV migrations from where each cache lives to k, at power level q: (n, K, Q)
         kv_loc = np.asarray(inst.kv_loc)
-        size = np.asarray(inst.kv_move_bytes, dtype=float)
-        moves = (kv_loc >= 0) & (size > 0.0)
-        src = np.where(kv_loc >= 0, kv_loc, 0)
-        mair = np.where(moves[:, None, None], size[:, None, None] * AIRq[src], 0.0)
-        mig_t = mair + np.where(moves[:, None], LAT[src], 0.0)[:, :, None]
-        mig_e = mair * PWq[src] + pi * mig_t
+        moves = ((kv_loc >= 0) & (np.asarray(inst.kv_move_bytes) > 0.0))[:, None, None]
+        dur, dev_j = inst.transfer_table(inst.kv_move_bytes)
+        rows, src = np.arange(n), np.where(kv_loc >= 0, kv_loc, 0)
+        mig_t = np.where(moves, dur[rows, src][:, :, qs], 0.0)
+        mig_e = np.where(moves, dev_j[rows, src][:, :, qs], 0.0) + pi * mig_t
+        # the token ids go up to the server that runs node 0 (highest power level)
+        dur, dev_j = inst.transfer_table(inst.in_bytes)
+        in_t = dur[DEVICE, 1:, -1]
+        in_e = dev_j[DEVICE, 1:, -1] + pi * in_t
         # node options (n, K, O): device -> DVFS level (migration to the device: a download,
         # level-free, taken at the top entry); server k -> power level of its migration
         O = max(len(vs), len(qs))
@@ -85,17 +87,16 @@ class ChainTables:
             st = np.asarray(inst.srv_time, dtype=float)  # (n, K-1)
             node_t[:, 1:] = pad(mig_t[:, 1:] + st[:, :, None])
             node_e[:, 1:] = pad(mig_e[:, 1:] + pi * st[:, :, None])
-            # the token ids go up to the server that runs node 0 (highest power level)
-            in_air = inst.in_bytes * AIR[DEVICE, 1:, -1]
-            in_t = in_air + LAT[DEVICE, 1:]
             node_t[0, 1:] += in_t[:, None]
-            node_e[0, 1:] += (in_air * PW[DEVICE, 1:, -1] + pi * in_t)[:, None]
+            node_e[0, 1:] += in_e[:, None]
         node_t[~allowed] = _INF
         node_e[~allowed] = _INF
         self.node_t, self.node_e = node_t, node_e
         self.hop_t, self.hop_e = hop_t, hop_e
         self.ret_t, self.ret_e = ret_t, ret_e
         self.vs, self.qs = vs, qs
+        self._fastest: tuple[float, Placement] | None = None
+        self._cheapest: tuple[float, float, Placement] | None = None
 
     # ------------------------------------------------------------------ paths
     def _path(self, node: list, hop: list, ret: list) -> tuple[float, list[int]]:
@@ -132,15 +133,20 @@ class ChainTables:
         return best, loc
 
     def fastest(self) -> tuple[float, Placement]:
-        """Phase 1: the minimum makespan at the highest levels, and a placement reaching it."""
-        t, loc = self._path(self.node_t[:, :, -1].tolist(), self.hop_t[..., -1].tolist(),
-                            self.ret_t.tolist())
-        return t, Placement(loc)
+        """Phase 1: the minimum makespan at the highest levels, and a placement reaching it
+        (computed once; :meth:`constrained` reuses it)."""
+        if self._fastest is None:
+            t, loc = self._path(self.node_t[:, :, -1].tolist(), self.hop_t[..., -1].tolist(),
+                                self.ret_t.tolist())
+            self._fastest = (t, Placement(loc))
+        return self._fastest
 
     def cheapest(self) -> tuple[float, float, Placement]:
         """The unconstrained minimum device energy (cheapest level of every node and hop):
-        (energy, its makespan, the placement with its levels)."""
-        return self._lam_path(0.0)[:3]
+        (energy, its makespan, the placement with its levels) (computed once)."""
+        if self._cheapest is None:
+            self._cheapest = self._lam_path(0.0)[:3]
+        return self._cheapest
 
     def _lam_costs(self, lam: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Per node and hop, the cheapest option under e + λ·t: (node value (n, K), its
@@ -196,7 +202,7 @@ class ChainTables:
         """Lagrangian dual of phase 2 by walking the lower convex hull of the (time,
         energy) paths between the fastest and the cheapest: returns (λ*, the dual bound,
         the least-energy path met that meets the bound as (e, t, placement) or None)."""
-        e_c, t_c, _, _ = self._lam_path(0.0)
+        e_c, t_c, _ = self.cheapest()
         t_f, p_f = self.fastest()
         # the fastest path's energy at the highest levels, by the tables
         idx = np.arange(self.n)

@@ -645,7 +645,8 @@ def _new_highs():
 _HIGHS_BANNER_DONE = False
 
 class _Milp:
-    """The exact model of one phase (see the module docstring)."""
+    """The exact model of one phase (see the module docstring); ``lean=True`` leaves out the
+    big-M disjunctions (processor pairs, uplink sequencing) for relaxed mode's LP."""
 
     def __init__(self, P: _Prep, phase: int, levels: bool, horizon_s: float,
                  bound_s: float | None, energy_unit_j: float = 1.0, lean: bool = False) -> None:
@@ -782,7 +783,6 @@ class _Milp:
         self.events = events
         uplink_load: dict[int, float] = {R: 1.0}
         for e_idx, (kind, i, k) in enumerate(events):
-            G = m.var(0.0, ubg[e_idx]) if not lean else -1
             if kind == "in":
                 earlier = [s for s in sources if s < i and k in A[s]]
                 if not earlier:
@@ -792,13 +792,9 @@ class _Milp:
                     m.row(0.0, _INF, _add({b: 1.0, X[i][k]: -1.0}, {X[s][k]: 1.0 for s in earlier}))
                     act = {b: 1.0}
                 b_col[i, k] = act
-                G_in[i, k] = G
                 t_in, e_in = P.inp(k)
                 dur = {c: t_in / tau * v for c, v in act.items()}
                 _add(energy, act, e_in / eps)
-                if lean:
-                    _add(uplink_load, dur, -1.0)
-                    continue
             else:
                 l = k
                 aq = {q: m.var(0.0, 1.0) for q in dev_q[i]}
@@ -812,9 +808,13 @@ class _Milp:
                     dur[c] = t / tau
                     energy[c] = energy.get(c, 0.0) + e / eps
                 act = {c: 1.0 for c in aq.values()}
-                if lean:
-                    _add(uplink_load, dur, -1.0)
-                    continue
+            if lean:  # no sequencing on the uplink, only its total busy time (below)
+                _add(uplink_load, dur, -1.0)
+                continue
+            G = m.var(0.0, ubg[e_idx])
+            if kind == "in":
+                G_in[i, k] = G
+            else:
                 # the upload starts when i has finished (and the uplink is free)
                 M = max(Hs - tail[i], 0.0)
                 row = _add(_add({G: 1.0}, f_expr(i), -1.0), dur, -1.0)
@@ -843,7 +843,9 @@ class _Milp:
             servers = [k for k in A[s] if k != DEVICE]
             if servers:
                 m.row(0.0, _INF, _add({S[s]: 1.0}, {X[s][k]: -P.inp(k)[0] / tau for k in servers}))
-            for k in servers if not lean else ():
+            if lean:
+                continue
+            for k in servers:
                 for s2 in sources:
                     if s2 > s or (s2, k) not in G_in:
                         continue
@@ -860,7 +862,7 @@ class _Milp:
         for i in range(n - 1, -1, -1):
             for j in succs[i]:
                 desc[i] |= (1 << j) | desc[j]
-        for j in range(n if not lean else 0):
+        for j in range(n) if not lean else ():  # lean: the load rows below only
             for i in range(j):
                 if (desc[i] >> j) & 1:
                     continue
@@ -1334,11 +1336,9 @@ def _solve_chain_fast(inst: Instance, phase2: bool, slack: float, deadline_s: fl
     the constrained optimum), else by the Lagrangian hull walk and a pruned label search.
     Returns (Solution, None) when that settles both phases, (None, (p1, its result)) when
     phase 2 needs the memory-aware DP or the MILP (a capacity binds, or the label budget
-    runs out), (None, None) when memory binds in phase 1 or a node fits nowhere (the
-    general path decides)."""
+    runs out), (None, None) when memory binds in phase 1 (the general path decides).  A node
+    that fits nowhere raises ValueError naming it, as on the general path."""
     T = ChainTables(inst, levels)
-    if not T.ok:
-        return None, None
     t_dp, p1 = T.fastest()
     if T.binding and not T.fits(p1.loc):
         return None, None

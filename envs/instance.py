@@ -156,6 +156,7 @@ class Instance:
         self.link_power_w = [[list(d.tx_powers_w) if src == 0 and dst else
                               ([d.rx_power_w] * nq if dst == 0 and src else [0.0] * nq)
                               for dst in range(K)] for src in range(K)]
+        self._link_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # transfer_table's
 
     def transfer(self, src: int, dst: int, q: int, nbytes: float) -> tuple[float, float, float, str]:
         """Moving ``nbytes`` from location ``src`` to ``dst`` (≠ src): (duration_s, device
@@ -171,6 +172,18 @@ class Instance:
         if dst == 0:
             return dur, 0.0, self.link_power_w[src][dst][q] * air, "downlink"
         return dur, 0.0, 0.0, "backhaul"
+
+    def transfer_table(self, nbytes: Any) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`transfer` for many byte counts and every link at once: for ``nbytes`` of
+        shape S, (duration_s, device J = transmit + receive) of shape S + (K, K, Q), indexed
+        [..., src, dst, power level]; zero where src == dst.  Same coefficients, same
+        formula (for the solvers' vectorised tables)."""
+        if self._link_arrays is None:
+            self._link_arrays = (np.asarray(self.link_air_s_per_byte), np.asarray(self.link_latency)[:, :, None],
+                                 np.asarray(self.link_power_w))
+        air_per_byte, latency, power = self._link_arrays
+        air = np.asarray(nbytes, dtype=float)[..., None, None, None] * air_per_byte
+        return air + latency, air * power
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:

@@ -363,6 +363,8 @@ class DecoderOffloadEnv(_OffloadBase):
             "system": spaces.Box(0.0, 1.0, (2 * k + 1,), np.float32),
             "progress": spaces.Box(0.0, 1.0, (4,), np.float32),
         })
+        c = 14 + 2 * k + 1  # where each Dict entry starts in _obs's flat array
+        self._obs_offsets = (14, c, c + 7 * k, c + 7 * k + 2 * k + 1)
         num_layers = self.spec_model.num_layers
         tm = self.tokens
         self._node_static = np.zeros((self.num_nodes, 14), dtype=np.float32)
@@ -537,24 +539,18 @@ class DecoderOffloadEnv(_OffloadBase):
     def _build_token(self) -> None:
         super()._build_token()
         inst = self.inst
-        k = self.num_locations
         self._loc_static_rows = [list(map(float, row[:3])) for row in self._location_features()]
         self._inv_t_ref = 1.0 / (self.ref.makespan_s if self.ref.makespan_s > 1e-12 else 1e-12)
         self._inv_e_ref = 1.0 / (self.ref.energy_j if self.ref.energy_j > 1e-12 else 1e-12)
-        c = 14 + 2 * k + 1
-        self._obs_offsets = (14, c, c + 7 * k, c + 7 * k + 2 * k + 1)
-        self._kv_now = self._kv_share()
+        # the per-token parts of the observation, as Python rows for _obs's flat list
         feats = self._node_static.copy()
         for col, values, decades in ((8, inst.flops, 16.0), (9, inst.out_bytes, 10.0),
                                      (10, inst.weight_bytes, 12.0), (11, inst.kv_bytes, 12.0)):
             feats[:, col] = np.clip(np.log10(1.0 + np.asarray(values)) / decades, 0.0, 1.0)
-        self._node_feats = feats
-        self._system = np.concatenate([self._kv_now, np.array([0.0] + list(inst.system.server_load),
-                                                               dtype=np.float32)])
-        self._progress_now = self._progress()
-        self._node_rows = self._node_feats.tolist()
-        self._system_row = self._system.tolist()
-        self._progress_row = self._progress_now.tolist()
+        self._node_rows = feats.tolist()
+        self._system_row = np.concatenate([self._kv_share(), np.array([0.0] + list(inst.system.server_load),
+                                                                      dtype=np.float32)]).tolist()
+        self._progress_row = self._progress().tolist()
 
 
 class DecoderSplitEnv(_OffloadBase):
