@@ -1,4 +1,4 @@
-"""Cost-engine throughput: evaluations per second of ``envs.cost.evaluate``.
+"""Cost-engine throughput: evaluations per second of ``core.cost.evaluate``.
 
 Llama-2-7B decode (context 129) at ``block`` (34 nodes) and ``sublayer`` (130 nodes)
 granularity on ``configs/scenarios/multi-server.yaml`` (1 device + 4 edge servers), single
@@ -24,10 +24,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from envs.cost import evaluate, feasible_locations  # noqa: E402
-from envs.dag import build_dag  # noqa: E402
-from envs.instance import Instance, Placement, make_instance  # noqa: E402
-from envs.system import load_scenario, make_snapshot  # noqa: E402
+from core.cost import evaluate, feasible_locations  # noqa: E402
+from core.dag import build_dag  # noqa: E402
+from core.instance import Instance, Placement, make_instance  # noqa: E402
+from core.system import load_scenario, make_snapshot  # noqa: E402
 
 TARGET_EVALS_PER_S = 10_000
 NUM_PLACEMENTS = 256

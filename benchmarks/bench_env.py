@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 
 import envs  # noqa: F401  (registers the environments)
-from envs.instance import Placement
+from core.instance import Placement
 
 
 def steps_per_second(env: gym.Env, steps: int, masked: bool, seed: int = 0) -> tuple[float, int]:

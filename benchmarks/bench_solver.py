@@ -2,7 +2,7 @@
 
 For each granularity (block: a chain of 34 nodes; sublayer: 130 nodes with residual
 edges) and each number of edge servers, ``--seeds`` random systems are drawn
-(``envs.system.sample_scenario`` + ``make_snapshot`` with Rayleigh fading and log-normal
+(``core.system.sample_scenario`` + ``make_snapshot`` with Rayleigh fading and log-normal
 shadowing), with the default 4 DVFS and 4 transmit-power levels, context 512.
 
 Columns: exact = ``solve(mode="exact")`` (block: the chain DP; sublayer: the MILP, time
@@ -33,11 +33,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from baselines.deaoff import solve  # noqa: E402
-from envs.dag import build_dag  # noqa: E402
-from envs.instance import Instance, make_instance  # noqa: E402
-from envs.models import load_model_spec  # noqa: E402
-from envs.system import make_snapshot, sample_scenario  # noqa: E402
+from solvers.deaoff import solve  # noqa: E402
+from core.dag import build_dag  # noqa: E402
+from core.instance import Instance, make_instance  # noqa: E402
+from core.models import load_model_spec  # noqa: E402
+from core.system import make_snapshot, sample_scenario  # noqa: E402
 
 
 def _quiet_highs() -> None:

@@ -1,5 +1,5 @@
-"""deaoff-gym: decoder-model layer DAGs, the MEC system model, the cost engine and the
-Gymnasium environments ``DecoderOffload-v0`` and ``DecoderSplit-v0`` (registered on import)."""
+"""The Gymnasium environments ``DecoderOffload-v0`` and ``DecoderSplit-v0`` (registered on
+import), their rendering and the reward reference.  The physics lives in :mod:`core`."""
 from __future__ import annotations
 
 import gymnasium as gym

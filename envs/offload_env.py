@@ -12,12 +12,12 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .cost import DEVICE, Result, Simulator, evaluate, feasible_locations
-from .dynamics import DynamicsConfig, MECProcess
-from .instance import Instance, Placement
-from .models import load_model_spec
-from .system import load_scenario, make_snapshot
-from .tokens import TokenModel
+from core.cost import DEVICE, Result, Simulator, evaluate, feasible_locations
+from core.dynamics import DynamicsConfig, MECProcess
+from core.instance import Instance, Placement
+from core.models import load_model_spec
+from core.system import load_scenario, make_snapshot
+from core.tokens import TokenModel
 
 KINDS = ("embed", "block", "attn", "heads", "o_proj", "add", "mlp", "head")
 
@@ -55,7 +55,7 @@ class EnvConfig:
     reference_cache_size: int = 4096
     """Reference solutions kept (keyed by the exact instance)."""
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
-    """Which dynamics are on (see envs.dynamics.DynamicsConfig)."""
+    """Which dynamics are on (see core.dynamics.DynamicsConfig)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.dynamics, Mapping):
@@ -298,7 +298,7 @@ class DecoderOffloadEnv(_OffloadBase):
     device moves, the servers' background load changes and (optionally) servers go down.
     The KV cache of an attention node lives where it last ran; placing it elsewhere
     migrates the cache (its bytes cross the links; time and device energy are charged
-    once, by the cost engine).  Latency and energy come from ``envs.cost``.
+    once, by the cost engine).  Latency and energy come from ``core.cost``.
 
     ## Action Space
     ``Discrete(K)``, K = 1 + number of servers: 0 = device, k = edge server k.  The

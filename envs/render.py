@@ -5,8 +5,8 @@ from typing import Any
 
 import numpy as np
 
-from .cost import Result
-from .instance import Instance
+from core.cost import Result
+from core.instance import Instance
 
 
 def placement_table(env: Any) -> str:

@@ -25,10 +25,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from envs.cost import Simulator, check_memory, evaluate, feasible_locations, memory_use
-from envs.dag import build_dag, validate_dag
-from envs.instance import Instance, Placement, make_instance
-from envs.system import (DeviceConfig, SystemSnapshot, list_scenarios, load_scenario, make_snapshot,
+from core.cost import Simulator, check_memory, evaluate, feasible_locations, memory_use
+from core.dag import build_dag, validate_dag
+from core.instance import Instance, Placement, make_instance
+from core.system import (DeviceConfig, SystemSnapshot, list_scenarios, load_scenario, make_snapshot,
                          sample_scenario, shannon_rate_bps)
 
 T = 1e12  # FLOPs: 1 s on the device at 1 GHz

@@ -9,9 +9,9 @@ import networkx as nx
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from envs.dag import (PRECISION_BYTES, build_dag, cost_table, dag_param_count, dag_totals,
+from core.dag import (PRECISION_BYTES, build_dag, cost_table, dag_param_count, dag_totals,
                       validate_dag)
-from envs.models import ModelSpec, list_presets, load_model_spec
+from core.models import ModelSpec, list_presets, load_model_spec
 
 GRANS = ("block", "sublayer", "head")
 PHASES = ("prefill", "decode")

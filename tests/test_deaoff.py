@@ -17,12 +17,12 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from baselines.brute_force import brute_force
-from baselines.chain import ChainTables
-from baselines.deaoff import Solution, _binding_locations, _check, _polish, _Prep, is_chain, solve
-from envs.cost import evaluate, memory_use
-from envs.instance import Instance, Placement, make_instance
-from envs.system import DeviceConfig, Scenario, ServerConfig, make_snapshot
+from solvers.brute_force import brute_force
+from solvers.chain import ChainTables
+from solvers.deaoff import Solution, _binding_locations, _check, _polish, _Prep, is_chain, solve
+from core.cost import evaluate, memory_use
+from core.instance import Instance, Placement, make_instance
+from core.system import DeviceConfig, Scenario, ServerConfig, make_snapshot
 
 REL = 1e-6
 SHAPES = ("chain", "diamond", "forkjoin", "residual", "random")

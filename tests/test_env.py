@@ -8,7 +8,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
-from envs.instance import Placement
+from core.instance import Placement
 
 TINY = {"prompt_len": 16, "new_tokens": 3}
 VARIANTS = [

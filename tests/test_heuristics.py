@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from baselines.heuristics import HEURISTICS, _eft_schedule, run_heuristic
-from envs.cost import check_memory, evaluate, memory_use
-from envs.dag import build_dag
-from envs.instance import Instance, Placement, make_instance
-from envs.system import DeviceConfig, SystemSnapshot, load_scenario, make_snapshot
+from solvers.heuristics import HEURISTICS, _eft_schedule, run_heuristic
+from core.cost import check_memory, evaluate, memory_use
+from core.dag import build_dag
+from core.instance import Instance, Placement, make_instance
+from core.system import DeviceConfig, SystemSnapshot, load_scenario, make_snapshot
 
 T = 1e12
 MB = 1e6

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from envs.models import ModelSpec, list_presets, load_model_spec
+from core.models import ModelSpec, list_presets, load_model_spec
 
 # Published sizes (reference.md §1; model cards on huggingface.co).
 PUBLISHED = {

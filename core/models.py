@@ -19,7 +19,7 @@ context, exact for contexts up to the window).
 Llama configs with ``attention_bias`` / ``mlp_bias`` true, or a ``head_dim`` other than
 hidden_size / num_attention_heads, are rejected with a ValueError.
 
-Presets live in ``envs/presets/<name>.json``: copies of the public Hugging Face
+Presets live in ``core/presets/<name>.json``: copies of the public Hugging Face
 config.json files (their URL is in each file's ``_source`` key).
 """
 from __future__ import annotations
@@ -157,7 +157,7 @@ class ModelSpec:
 
 # ----- loading -----------------------------------------------------------------------
 def list_presets() -> list[str]:
-    """Names of the bundled presets (file stems in ``envs/presets``)."""
+    """Names of the bundled presets (file stems in ``core/presets``)."""
     return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
 
 

@@ -5,7 +5,7 @@ Our reading of the paper (its full text is not available; see ``/work/shared/ref
 (fastest); phase 2 minimises the device energy over placements, DVFS levels and
 transmit-power levels subject to makespan ≤ (1 + slack)·T* (or ≤ a deadline).
 
-The model is exactly the cost engine's semantics (:mod:`envs.cost`).  Because every
+The model is exactly the cost engine's semantics (:mod:`core.cost`).  Because every
 processor and the uplink serve their work in a fixed order, a placement's schedule is
 determined, so no order binaries are needed; the MILP's optimum equals the minimum of
 the engine over placements (checked: every solution is re-evaluated by the engine and
@@ -49,7 +49,7 @@ M = H − tail_i − head_j etc.  Time bounds S_i ∈ [head_i, H − tail_i − 
 Chains (``use_dp``): phase 1 is a shortest path over (node, location); phase 2 a bicriteria
 (time, energy) Pareto label-setting DP over (node, location) with level options, returning
 the minimum energy with time ≤ bound.  Both are exact for chains (no uplink contention,
-additive migrations).  When no capacity can bind, :mod:`baselines.chain` does it on numpy
+additive migrations).  When no capacity can bind, :mod:`solvers.chain` does it on numpy
 tables (:func:`_solve_chain_fast`): the unconstrained energy minimum when it meets the
 bound, else a Lagrangian hull walk and a label search pruned by its completion bounds.
 Otherwise (a capacity can bind) :func:`_dp_chain`: memory first stays out of the labels
@@ -83,10 +83,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from envs.cost import DEVICE, Result, evaluate, location_allowed
-from envs.instance import Instance, Placement
+from core.cost import DEVICE, Result, evaluate, location_allowed
+from core.instance import Instance, Placement
 
-from .brute_force import allowed_locations
+from core.cost import allowed_locations
 from .chain import ChainTables
 
 __all__ = ["Solution", "solve", "is_chain"]
@@ -1331,7 +1331,7 @@ def _solve_exact(inst: Instance, phase2: bool, slack: float, deadline_s: float |
 
 def _solve_chain_fast(inst: Instance, phase2: bool, slack: float, deadline_s: float | None, levels: bool,
                       t0: float) -> tuple[Solution | None, tuple[Placement, Result] | None]:
-    """The chain path on numpy tables (:mod:`baselines.chain`): phase 1 by one shortest
+    """The chain path on numpy tables (:mod:`solvers.chain`): phase 1 by one shortest
     path; phase 2 by the unconstrained energy minimum when it meets the bound (then it is
     the constrained optimum), else by the Lagrangian hull walk and a pruned label search.
     Returns (Solution, None) when that settles both phases, (None, (p1, its result)) when

@@ -7,7 +7,7 @@ contention, KV migrations serial and additive), so:
 * phase 2 (minimum device energy with makespan ≤ B) is a resource-constrained shortest
   path.  Its unconstrained minimum (one shortest path on energy, each node and each hop
   taking its cheapest level) is the optimum whenever its makespan meets B; otherwise
-  :mod:`baselines.deaoff` runs the full Pareto-label DP.
+  :mod:`solvers.deaoff` runs the full Pareto-label DP.
 
 The tables are built with numpy in a handful of array operations from
 ``Instance.transfer_table`` (``Instance.transfer`` for every link and many byte counts at
@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.cost import DEVICE
-from envs.instance import Instance, Placement
+from core.cost import DEVICE
+from core.instance import Instance, Placement
 
-from .brute_force import allowed_locations
+from core.cost import allowed_locations
 
 __all__ = ["ChainTables"]
 

@@ -3,7 +3,7 @@
 Every baseline is a function ``(inst, rng=None) -> Placement`` with every DVFS and
 transmit-power level at the highest (the engine's default), registered in
 :data:`HEURISTICS`; :func:`run_heuristic` builds a placement and evaluates it with
-:func:`envs.cost.evaluate`.  Whatever a heuristic estimates internally, the cost it
+:func:`core.cost.evaluate`.  Whatever a heuristic estimates internally, the cost it
 reports is ALWAYS the engine's.
 
 * ``all-device``   every node on the device.
@@ -35,7 +35,7 @@ reports is ALWAYS the engine's.
                    and every up server, among the splits that fit in memory.  Index order is
                    topological, so every prefix is a valid cut.
 
-Memory and availability: every choice goes through :func:`envs.cost.feasible_locations`
+Memory and availability: every choice goes through :func:`core.cost.feasible_locations`
 (a location is up and still has room for the node's weights + KV).  A node with no
 feasible choice raises ``ValueError`` naming it; ``all-device`` / ``all-edge`` raise
 ``ValueError`` naming the memory problem when the model does not fit (callers catch it
@@ -47,8 +47,8 @@ from typing import Callable
 
 import numpy as np
 
-from envs.cost import DEVICE, Result, evaluate, feasible_locations, location_allowed
-from envs.instance import Instance, Placement
+from core.cost import DEVICE, Result, evaluate, feasible_locations, location_allowed
+from core.instance import Instance, Placement
 
 __all__ = ["HEURISTICS", "run_heuristic", "all_device", "all_edge", "random_placement",
            "greedy_eft", "heft", "neurosurgeon"]
@@ -146,7 +146,7 @@ def random_placement(inst: Instance, rng: np.random.Generator | int | None = Non
 class _ListSchedule:
     """An incremental schedule of nodes placed in index order, at the highest levels.
 
-    ``contention=True`` follows the engine's rules (see :mod:`envs.cost`), with outputs sent
+    ``contention=True`` follows the engine's rules (see :mod:`core.cost`), with outputs sent
     when a consumer is placed; ``contention=False`` is HEFT's model: every transfer takes
     its duration and starts when its data is ready (no shared uplink).  Times are relative
     to the end of the KV-migration phase ``t_mig``, as in the engine."""

@@ -1,6 +1,6 @@
 """Exhaustive search over placements (and levels): the oracle the exact solver is tested against.
 
-Every candidate is scored by the cost engine (:func:`envs.cost.evaluate`); memory and
+Every candidate is scored by the cost engine (:func:`core.cost.evaluate`); memory and
 server availability are checked first with the engine's own helpers.  Enumeration order
 (which decides ties: the first best candidate wins): locations as an odometer over
 nodes in index order (node 0 slowest, locations ascending), then the DVFS levels of the
@@ -13,31 +13,10 @@ from __future__ import annotations
 import itertools
 from typing import Literal
 
-from envs.cost import DEVICE, Result, evaluate, feasible_locations, location_allowed, memory_use
-from envs.instance import Instance, Placement
+from core.cost import DEVICE, Result, allowed_locations, evaluate, location_allowed, placement_fits
+from core.instance import Instance, Placement
 
-__all__ = ["brute_force", "allowed_locations"]
-
-
-def allowed_locations(inst: Instance) -> list[list[int]]:
-    """Per node, the locations that are up and whose whole memory could hold it alone.
-
-    Raises ValueError naming the first node that fits nowhere."""
-    empty = [0.0] * inst.num_locations
-    out = []
-    for i in range(inst.num_nodes):
-        ok = [k for k, fits in enumerate(feasible_locations(inst, i, empty)) if fits]
-        if not ok:
-            up = [inst.location_names[k] for k in range(inst.num_locations) if location_allowed(inst, k)]
-            raise ValueError(f"node {inst.names[i]!r} fits nowhere: it needs {inst.mem_need[i] / 1e9:.3f} GB "
-                             f"(weights + KV) and no up location ({', '.join(up)}) has that much memory")
-        out.append(ok)
-    return out
-
-
-def _fits(inst: Instance, loc: tuple[int, ...]) -> bool:
-    cap = inst.system.mem_capacity_bytes
-    return all(u <= c * (1 + 1e-12) for u, c in zip(memory_use(inst, loc), cap))
+__all__ = ["brute_force"]
 
 
 def brute_force(inst: Instance, objective: Literal["makespan", "energy"] = "makespan",
@@ -68,7 +47,7 @@ def brute_force(inst: Instance, objective: Literal["makespan", "energy"] = "make
     best: tuple[float, Placement] | None = None
     any_fit = False
     for loc in itertools.product(*allowed):
-        if not _fits(inst, loc):
+        if not placement_fits(inst, loc):
             continue
         any_fit = True
         dev_nodes = [i for i in range(n) if loc[i] == DEVICE] if levels else []

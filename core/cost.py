@@ -104,11 +104,26 @@ def memory_use(inst: Instance, loc: Sequence[int]) -> list[float]:
     return used
 
 
+MEM_TOL = 1 + 1e-12
+"""Relative tolerance of every memory-fit test: bytes ``u`` fit capacity ``c`` iff
+``u <= c * MEM_TOL`` (absorbs float rounding in sums of layer sizes)."""
+
+
+def fits_memory(used_bytes: float, capacity_bytes: float) -> bool:
+    """The one memory-fit rule: ``used_bytes`` fit in ``capacity_bytes``."""
+    return used_bytes <= capacity_bytes * MEM_TOL
+
+
+def placement_fits(inst: Instance, loc: Sequence[int]) -> bool:
+    """Whether every location holds the weights + KV placed on it."""
+    return all(fits_memory(u, c) for u, c in zip(memory_use(inst, loc), inst.system.mem_capacity_bytes))
+
+
 def check_memory(inst: Instance, loc: Sequence[int]) -> None:
     """Raise ValueError naming the first location whose weights + KV exceed its memory."""
     used = memory_use(inst, loc)
     for k, (u, cap) in enumerate(zip(used, inst.system.mem_capacity_bytes)):
-        if u > cap * (1 + 1e-12):
+        if not fits_memory(u, cap):
             raise ValueError(f"memory exceeded at {inst.location_names[k]}: weights + KV need "
                              f"{u / 1e9:.3f} GB, capacity {cap / 1e9:.3f} GB")
 
@@ -123,8 +138,24 @@ def feasible_locations(inst: Instance, node: int, used_bytes: Sequence[float]) -
     weights + KV given ``used_bytes`` already placed there."""
     need = inst.mem_need[node]
     cap = inst.system.mem_capacity_bytes
-    return [location_allowed(inst, k) and used_bytes[k] + need <= cap[k] * (1 + 1e-12)
+    return [location_allowed(inst, k) and fits_memory(used_bytes[k] + need, cap[k])
             for k in range(inst.num_locations)]
+
+
+def allowed_locations(inst: Instance) -> list[list[int]]:
+    """Per node, the locations that are up and whose whole memory could hold it alone.
+
+    Raises ValueError naming the first node that fits nowhere."""
+    empty = [0.0] * inst.num_locations
+    out = []
+    for i in range(inst.num_nodes):
+        ok = [k for k, fits in enumerate(feasible_locations(inst, i, empty)) if fits]
+        if not ok:
+            up = [inst.location_names[k] for k in range(inst.num_locations) if location_allowed(inst, k)]
+            raise ValueError(f"node {inst.names[i]!r} fits nowhere: it needs {inst.mem_need[i] / 1e9:.3f} GB "
+                             f"(weights + KV) and no up location ({', '.join(up)}) has that much memory")
+        out.append(ok)
+    return out
 
 
 class Simulator:

@@ -4,7 +4,7 @@ An :class:`Instance` is flat arrays, not a graph: nodes are re-indexed once, at
 construction, in the scheduling priority order (decreasing upward rank, HEFT-style,
 computed with each node's mean cost over the locations; ties keep topological order).
 Index order is therefore both a topological order and the order in which every
-processor and the device uplink serve their work (see :mod:`envs.cost`).
+processor and the device uplink serve their work (see :mod:`core.cost`).
 """
 from __future__ import annotations
 
@@ -336,7 +336,7 @@ def make_instance(graph: nx.DiGraph, system: SystemSnapshot, *,
                   kv_move_bytes: Mapping[str, float] | None = None,
                   extra_flops: Mapping[str, float] | None = None,
                   order: Sequence[str] | None = None) -> Instance:
-    """Flatten a layer DAG (see :func:`envs.dag.build_dag`) and a snapshot into an instance.
+    """Flatten a layer DAG (see :func:`core.dag.build_dag`) and a snapshot into an instance.
 
     ``kv_loc`` / ``kv_move_bytes``: where each attention node's existing cache lives and its
     size (a decode step's cache before the new token).  ``extra_flops``: work added to a node

@@ -8,7 +8,7 @@ A :class:`Scenario` is the static description of the system (hardware, distances
 bandwidths, mean loads).  A :class:`SystemSnapshot` is the system at one instant:
 channel gains drawn (or their means), hence uplink rates per transmit-power level,
 downlink rates, the load of every server, and which servers are up.  The cost engine
-only ever sees snapshots (through :func:`envs.instance.make_instance`).
+only ever sees snapshots (through :func:`core.instance.make_instance`).
 """
 from __future__ import annotations
 
