@@ -1,7 +1,7 @@
 """Decoder-model specifications: presets and Hugging Face ``config.json`` loading.
 
 A :class:`ModelSpec` holds the handful of numbers that determine a decoder's parameter
-count, FLOPs, weights, KV cache and activations (see ``/work/shared/reference.md`` §1).
+count, FLOPs, weights, KV cache and activations (formulas: ``docs/system-model.md`` §1).
 Two architecture families are modelled:
 
 * ``"llama"``: pre-norm blocks with RMSNorm (d weights, no bias), rotary positions (no
@@ -280,6 +280,36 @@ def load_model_spec(name_or_path: str | Path) -> ModelSpec:
     if path.is_dir() and (path / "config.json").is_file():
         path = path / "config.json"
     cfg = _read_config(path)
-    name = cfg.get("_name_or_path") or (path.parent.name if path.name == "config.json" else path.stem)
-    return spec_from_config(cfg, str(name), str(path))
+    return spec_from_config(cfg, config_model_name(cfg, path), str(path))
+
+
+def config_model_name(cfg: Mapping[str, Any], path: str | Path) -> str:
+    """The name of a model read from a config.json, for tables and run directories.
+
+    In order: the config's ``_name_or_path`` (a Hub id such as ``meta-llama/Llama-2-7b-hf``
+    as written; a local path reduced to its last component); for a file named
+    ``config.json``, its folder's name (the Hugging Face layout ``MODEL/config.json``);
+    otherwise the config's first ``architectures`` entry, else its ``model_type``.  The
+    file's own stem (``x.config`` for ``x.config.json``) is never used: it names a file,
+    not a model.
+    """
+    path = Path(path)
+    raw = cfg.get("_name_or_path")
+    if isinstance(raw, str) and raw.strip().rstrip("/\\") not in ("", "."):
+        name = raw.strip().rstrip("/\\")
+        local = name.startswith((".", "~", "/", "\\")) or (len(name) > 1 and name[1] == ":")
+        return name.replace("\\", "/").rsplit("/", 1)[-1] if local else name
+    if path.name == "config.json":
+        folder = path.expanduser().resolve().parent.name
+        if folder:
+            return folder
+    archs = cfg.get("architectures")
+    if isinstance(archs, str):
+        archs = [archs]
+    if isinstance(archs, list) and archs and isinstance(archs[0], str) and archs[0]:
+        return archs[0]
+    model_type = cfg.get("model_type")
+    if isinstance(model_type, str) and model_type:
+        return model_type
+    return path.stem  # unreachable for a loadable config: _model_type needs one of the two
 

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from core.models import ModelSpec, list_presets, load_model_spec
+from core.models import ModelSpec, config_model_name, list_presets, load_model_spec
 
-# Published sizes (reference.md §1; model cards on huggingface.co).
+# Published sizes (docs/system-model.md §1; model cards on huggingface.co).
 PUBLISHED = {
     "gpt2": 124e6,
     "qwen2.5-0.5b": 0.49e9,
@@ -143,3 +143,41 @@ def test_spec_validation_direct():
         ModelSpec("x", "llama", -8, 2, 2, 2, 16, 10, False)
     with pytest.raises(ValueError, match="unknown architecture 'rwkv'"):
         ModelSpec("x", "rwkv", 8, 2, 2, 2, 16, 10, False)
+
+
+# ----- the name of a model read from a config.json --------------------------------------
+def test_name_from_name_or_path(tmp_path):
+    """A Hub id in ``_name_or_path`` is the name as written, whatever the file is called."""
+    p = _write(tmp_path, {**LLAMA_CFG, "_name_or_path": "meta-llama/Llama-2-7b-hf"}, "x.config.json")
+    assert load_model_spec(p).name == "meta-llama/Llama-2-7b-hf"
+
+
+@pytest.mark.parametrize("local", ["/home/me/models/tiny-llama", "./models/tiny-llama/",
+                                   "~/models/tiny-llama", "C:\\models\\tiny-llama"])
+def test_name_from_local_name_or_path(tmp_path, local):
+    """A local path in ``_name_or_path`` (what save_pretrained writes) gives its last component."""
+    p = _write(tmp_path, {**LLAMA_CFG, "_name_or_path": local})
+    assert load_model_spec(p).name == "tiny-llama"
+
+
+def test_name_from_folder(tmp_path):
+    """Hugging Face layout MODEL/config.json without ``_name_or_path``: the folder's name,
+    whether the path names the file or the folder."""
+    folder = tmp_path / "my-llama"
+    folder.mkdir()
+    p = _write(folder, {**LLAMA_CFG, "_name_or_path": ""})
+    assert load_model_spec(p).name == "my-llama"
+    assert load_model_spec(folder).name == "my-llama"
+
+
+def test_name_never_the_file_stem(tmp_path):
+    """``x.config.json`` is named by its architecture (else model_type), never ``x.config``."""
+    p = _write(tmp_path, {**LLAMA_CFG, "architectures": ["LlamaForCausalLM"]}, "x.config.json")
+    assert load_model_spec(p).name == "LlamaForCausalLM"
+    q = _write(tmp_path, LLAMA_CFG, "y.config.json")
+    assert load_model_spec(q).name == "llama"
+    assert config_model_name({"_name_or_path": "."}, tmp_path / "z.json") == "z"  # nothing else to go on
+
+
+def test_preset_names_unchanged():
+    assert [load_model_spec(n).name for n in list_presets()] == list_presets()
