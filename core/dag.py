@@ -1,7 +1,7 @@
 """The layer DAG of one decoder inference step, with per-node costs.
 
 ``build_dag(spec, granularity, phase, ...)`` returns a ``networkx.DiGraph`` whose nodes are
-pieces of the model and whose edges carry activations.  Formulas: ``/work/shared/reference.md``
+pieces of the model and whose edges carry activations.  Formulas: ``docs/system-model.md``
 §1 (linear layer 2·in·out FLOPs per token; attention scores 4·t·d per layer per decode token;
 KV cache 2·h_kv·d_h·b bytes per token per layer; activation across a cut tokens·d·b).
 
@@ -69,7 +69,7 @@ import networkx as nx
 
 from .models import ModelSpec, load_model_spec
 
-# bytes per element (reference.md §1: fp16 b = 2, int8 1, int4 0.5)
+# bytes per element (docs/system-model.md §1: fp16 b = 2, int8 1, int4 0.5)
 PRECISION_BYTES = {"fp16": 2.0, "int8": 1.0, "int4": 0.5}
 TOKEN_ID_BYTES = 4  # int32 token ids (input and the head's sampled output)
 
@@ -144,7 +144,7 @@ def build_dag(spec: ModelSpec | str, granularity: str = "block", phase: str = "d
                    kv_bytes=float(kv_bytes),
                    _weight_read=float(params * w if weight_read is None else weight_read))
 
-    def kv(kv_heads: int) -> float:  # cache held after the step (reference §1)
+    def kv(kv_heads: int) -> float:  # cache held after the step (docs/system-model.md §1)
         return 2.0 * kv_heads * dh * kvb * ctx
 
     def scores(q_heads: int) -> float:  # QKᵀ + A·V: 2 matmuls × 2·tokens·ctx·d_h per head

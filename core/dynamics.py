@@ -3,7 +3,7 @@
 One :class:`MECProcess` per environment, driven by the environment's seeded generator:
 
 * Rayleigh fading per server link, correlated in time by Gauss-Markov
-  h(t+1) = ρ·h(t) + √(1-ρ²)·w, w ~ CN(0, 1) (Jakes-style block fading, reference.md §2);
+  h(t+1) = ρ·h(t) + √(1-ρ²)·w, w ~ CN(0, 1) (Jakes-style block fading, docs/system-model.md §3);
   the power gain |h|² is Exp(1) in steady state.
 * Log-normal shadowing per server, drawn once per episode (σ from the scenario).
 * Mobility: the distance to each server follows a reflected Gaussian random walk.

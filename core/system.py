@@ -1,8 +1,8 @@
 """The mobile-edge system model: device, edge servers, wireless links.
 
 Units are in the field names (``_hz``, ``_w``, ``_bytes``, ``_bps``, ``_s``, ``_km``).
-Default numbers and their sources are in ``../shared/reference.md`` §2 and are cited
-once where they are used here.
+Formulas, default numbers and their sources: ``docs/system-model.md`` §3-§5; each is
+cited once where it is used here.
 
 A :class:`Scenario` is the static description of the system (hardware, distances,
 bandwidths, mean loads).  A :class:`SystemSnapshot` is the system at one instant:
@@ -24,13 +24,13 @@ import yaml
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 SCENARIO_DIR = CONFIG_DIR / "scenarios"
 
-# Thermal noise spectral density, -174 dBm/Hz (reference.md §2).
+# Thermal noise spectral density k·T at 290 K, -174 dBm/Hz (docs/system-model.md §3).
 NOISE_DBM_PER_HZ = -174.0
 
 
 # --------------------------------------------------------------------------- physics
 def path_loss_db(distance_km: float) -> float:
-    """3GPP-style macro-cell path loss 128.1 + 37.6·log10(d/km) dB (reference.md §2)."""
+    """3GPP-style macro-cell path loss 128.1 + 37.6·log10(d/km) dB (docs/system-model.md §3)."""
     if not distance_km > 0:
         raise ValueError(f"distance must be > 0 km, got {distance_km!r}")
     return 128.1 + 37.6 * math.log10(distance_km)
@@ -43,7 +43,7 @@ def channel_gain(distance_km: float, shadowing_db: float = 0.0, fading_power: fl
 
 def shannon_rate_bps(bandwidth_hz: float, tx_power_w: float, gain: float,
                      noise_dbm_per_hz: float = NOISE_DBM_PER_HZ) -> float:
-    """Shannon rate r = B·log2(1 + p·g / (N0·B)) in bit/s (reference.md §2)."""
+    """Shannon rate r = B·log2(1 + p·g / (N0·B)) in bit/s (docs/system-model.md §3)."""
     n0_w_per_hz = 10.0 ** ((noise_dbm_per_hz - 30.0) / 10.0)
     snr = tx_power_w * gain / (n0_w_per_hz * bandwidth_hz)
     return bandwidth_hz * math.log2(1.0 + snr)
@@ -64,7 +64,7 @@ def _check_nonneg(owner: str, **values: float) -> None:
 
 @dataclass
 class DeviceConfig:
-    """The mobile device (a Jetson-Orin-Nano-class SoC, reference.md §2)."""
+    """The mobile device (a Jetson-Orin-Nano-class SoC; sources: docs/system-model.md §5)."""
 
     freqs_hz: tuple[float, ...] = (0.4e9, 0.7e9, 1.0e9, 1.3e9)
     """DVFS frequency levels, ascending; the last is the default (highest)."""
@@ -76,7 +76,8 @@ class DeviceConfig:
     """Memory the app may use for weights + KV cache (an 8 GB phone keeps ~2 GB for the OS)."""
     kappa: float = 1e-27
     """Effective switched capacitance: E = κ·f²·cycles.  1e-27 lies in the range of
-    reference.md (LODCO, LyDROO) and gives ≈2.2 W at 1.3 GHz, a phone-NPU envelope."""
+    LODCO (arXiv 1605.05488) and LyDROO (arXiv 2010.01370) and gives ≈2.2 W at 1.3 GHz, a
+    phone-NPU envelope (docs/system-model.md §4)."""
     dram_j_per_byte: float = 40e-12
     """DRAM access energy, ≈5 pJ/bit for LPDDR5."""
     tx_powers_w: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0)
@@ -106,7 +107,8 @@ class DeviceConfig:
 
 @dataclass
 class ServerConfig:
-    """One edge server (an A100-40G, reference.md §2) and its wireless link to the device."""
+    """One edge server (an A100-40G; defaults and sources: docs/system-model.md §5) and its
+    wireless link to the device."""
 
     peak_flops: float = 312e12
     """Peak fp16 FLOP/s (A100 vendor figure)."""
@@ -121,13 +123,13 @@ class ServerConfig:
     distance_km: float = 0.2
     """Distance to the device (path loss)."""
     uplink_bandwidth_hz: float = 10e6
-    """Uplink bandwidth B (reference.md: 10 MHz default, 1-20)."""
+    """Uplink bandwidth B (10 MHz; MEC papers use 1-20 MHz, docs/system-model.md §5)."""
     downlink_bandwidth_hz: float = 20e6
     """Downlink bandwidth."""
     downlink_power_w: float = 1.0
     """Access-point transmit power towards the device."""
     shadowing_std_db: float = 8.0
-    """Log-normal shadowing standard deviation (reference.md §2)."""
+    """Log-normal shadowing standard deviation (docs/system-model.md §3)."""
     fading_correlation: float = 0.9
     """Gauss-Markov coefficient ρ of the Rayleigh fading from one token to the next."""
     latency_s: float = 1e-3
@@ -157,7 +159,7 @@ class Scenario:
     servers: list[ServerConfig] = field(default_factory=lambda: [ServerConfig()])
     """Edge servers 1..M (at least one)."""
     backhaul_bps: float = 1e9
-    """Edge-edge wired backhaul rate, 1 Gb/s (reference.md §2)."""
+    """Edge-edge wired backhaul rate, 1 Gb/s (assumed, docs/system-model.md §5)."""
     backhaul_latency_s: float = 2e-4
     """Fixed latency of one backhaul transfer."""
 
