@@ -55,13 +55,19 @@ Sources (every coefficient cites the file or page it was read from):
 * Wi-Fi: same repository, ``ARO.Core/src/main/resources/WiFi.conf`` and
   ``lte.conf`` (POWER_WIFI_ACTIVE=0.403 W, POWER_WIFI_STANDBY=0.02 W,
   WIFI_TAIL_TIME=0.25 s): a constant active power, no throughput term.
-* 5G NR: no measured NR coefficients are shipped yet.  ``5g-nr`` uses the LTE
-  coefficients as a stand-in and says so (``measured=False``): NR non-standalone keeps
-  the LTE anchor connected, so LTE's power is a lower bound for it (Narayanan et al.,
-  "A Variegated Look at 5G in the Wild: Performance, Power, and QoE Implications",
-  SIGCOMM 2021, whose artifact github.com/SIGCOMM21-5G/artifact,
-  ``Data-Transfer-Power/MN-Transfer/data-processed/MN-Transfer_combined.csv``, holds
-  the per-second power/throughput samples a fit would use).
+* 5G NR (non-standalone, low band): α_u is fitted on the measurements of Narayanan et
+  al., "A Variegated Look at 5G in the Wild: Performance, Power, and QoE Implications",
+  SIGCOMM 2021 — their artifact github.com/SIGCOMM21-5G/artifact,
+  ``Data-Transfer-Power/MN-Transfer/data-processed/MN-Transfer_combined.csv``, rows
+  ``uplink,NSALow,Verizon`` (Samsung S20 Ultra, Monsoon power monitor, iPerf at target
+  rates 1/10/20/30/40 Mb/s, 51 one-second samples each).  A least-squares line through
+  the five per-run means (:data:`NR_UPLINK_FIT_POINTS`, the paper's Figure 11 method with
+  whole runs instead of ±0.5 Mb/s bins) gives a slope of 32.2 mW/Mbps; its intercept
+  (3.20 W) is the whole phone with its screen on, not a radio power, so β, the
+  connected-mode power, the downlink slope and the tail are the LTE values (NSA keeps
+  the LTE anchor connected) and the profile says so (``measured=False``).  Note the
+  device generations: Huang's LTE phone (2012) pays 438 mW/Mbps, the S20's NR radio
+  32 mW/Mbps, so an LTE scenario's uplink energy per bit is about 14x the 5G one.
 * Measured uplink medians: LTE 6 Mb/s (Huang et al. 2012, abstract); 5G 21.08 Mb/s in
   Q3 2021 (29.52 Mb/s in Q3 2020) — Ookla, "Growing and Slowing: The State of 5G
   Worldwide in 2021" (Speedtest Intelligence, 20 Dec 2021).
@@ -127,13 +133,22 @@ _LTE = dict(alpha_up_w_per_mbps=0.43839, alpha_down_w_per_mbps=0.05197, beta_w=1
 RADIO_PROFILES: dict[str, RadioProfile] = {
     # latency 30 ms: scenario assumption (LTE above 5G's ~20 ms, arXiv 2507.18834)
     "lte": RadioProfile("lte", **_LTE, latency_s=30e-3, measured=True),
-    # stand-in: LTE coefficients (NSA keeps the LTE anchor; see module docstring); 15 ms per transfer
-    "5g-nr": RadioProfile("5g-nr", **_LTE, latency_s=15e-3, measured=False),
+    # α_u fitted on Narayanan et al. SIGCOMM 2021 (NR_UPLINK_FIT_POINTS); the rest LTE stand-ins
+    # (NSA keeps the LTE anchor; see module docstring); 15 ms per transfer (scenario assumption)
+    "5g-nr": RadioProfile("5g-nr", **{**_LTE, "alpha_up_w_per_mbps": 0.0322}, latency_s=15e-3,
+                          measured=False),
     # ARO WiFi.conf: POWER_WIFI_ACTIVE=0.403 W (constant while associated and active),
     # WIFI_TAIL_TIME=0.25 s; 3 ms per transfer (scenario assumption: a campus AP one hop away)
     "wifi": RadioProfile("wifi", alpha_up_w_per_mbps=0.0, alpha_down_w_per_mbps=0.0, beta_w=0.403,
                          connected_wait_w=0.403, tail_s=0.25, latency_s=3e-3, measured=True),
 }
+
+NR_UPLINK_FIT_POINTS: tuple[tuple[float, float], ...] = (
+    # (mean uplink throughput Mb/s, mean whole-phone power W) of each iPerf run, 5G NSA low band,
+    # Verizon, S20 Ultra: SIGCOMM21-5G/artifact MN-Transfer_combined.csv (51 samples per run)
+    (1.021, 3.1539), (10.203, 3.8366), (20.420, 3.5428), (30.623, 4.1767), (40.919, 4.6031),
+)
+"""The points the ``5g-nr`` uplink slope is fitted on (least squares: 32.2 mW/Mbps)."""
 
 LINK_TYPES = (GENERIC,) + tuple(RADIO_PROFILES)
 
