@@ -199,3 +199,53 @@ def test_breakdown_adds_up_on_radio_links(soc_idle, in_bytes, out_bytes):
         res = evaluate(inst, Placement(loc))
         assert sum(res.breakdown.values()) == pytest.approx(res.energy_j, rel=1e-12)
         assert res.energy_j > 0 and math.isfinite(res.energy_j)
+
+
+# --------------------------------------------------------------------------- solvers see the same costs
+def _radio_batched_instance(seed: int) -> Instance:
+    """A small random chain or DAG on LTE / 5G / Wi-Fi links and batched or time-sliced servers."""
+    import networkx as nx
+
+    from core.instance import make_instance
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 6))
+    G = nx.DiGraph()
+    names = [f"n{i}" for i in range(n)]
+    for name in names:
+        mem = float(10 ** rng.uniform(6, 9))
+        G.add_node(name, kind="block", flops=float(mem * rng.uniform(0.5, 3.0)), mem_bytes=mem,
+                   weight_bytes=float(mem * rng.uniform(0.5, 1.0)), out_bytes=float(10 ** rng.uniform(3, 5.5)),
+                   kv_bytes=0.0)
+    G.add_edges_from(zip(names, names[1:]))
+    if seed % 2 and n > 3:
+        G.add_edge(names[0], names[2])  # a skip edge: not a chain, the MILP path
+    m = int(rng.integers(1, 3))
+    servers = []
+    for k in range(m):
+        batched = bool(rng.random() < 0.5)
+        servers.append(ServerConfig(distance_km=float(rng.uniform(0.1, 1.0)),
+                                    link_type=str(rng.choice(["lte", "5g-nr", "wifi"])),
+                                    load_model="batched" if batched else "time-sliced",
+                                    background_users=int(rng.integers(0, 8)) if batched else 0,
+                                    load=0.0 if batched else float(rng.uniform(0.0, 0.8))))
+    device = DeviceConfig(freqs_hz=(0.5e9, 1.3e9), tx_powers_w=(0.1, 0.2), mem_capacity_bytes=1e12)
+    return make_instance(G, make_snapshot(Scenario(device=device, servers=servers),
+                                          fading_power=list(rng.exponential(1.0, m))))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_deaoff_matches_brute_force_on_radio_and_batched_servers(seed):
+    """The solvers read the radio powers and batched times through the instance, so DeAOff's
+    exact answer still equals brute force under the engine's costs."""
+    from solvers.brute_force import brute_force
+    from solvers.deaoff import solve
+
+    inst = _radio_batched_instance(seed)
+    sol = solve(inst, levels=True)
+    _, best_t = brute_force(inst, "makespan", levels=False)
+    assert sol.phase1_makespan_s == pytest.approx(best_t.makespan_s, rel=1e-6)
+    _, best_e = brute_force(inst, "energy", latency_bound_s=sol.latency_bound_s, levels=True)
+    assert sol.energy_j == pytest.approx(best_e.energy_j, rel=1e-6)
+    r = evaluate(inst, sol.placement)
+    assert sol.energy_j == r.energy_j and sum(r.breakdown.values()) == pytest.approx(r.energy_j, rel=1e-12)
