@@ -39,6 +39,12 @@ What the cost engine counts, each term once
   reader knows the per-token energy is a lower bound by at most
   Σ connected_wait_w × device busy time.
 
+The model is linear in the rate and was fitted at measured cellular rates (a few to a
+few tens of Mb/s).  At the 50-300 Mb/s that the generic default world's Shannon links
+reach, the instantaneous power it gives exceeds what a handset can draw, while the
+energy per bit stays bounded; build radio scenarios at measured rates
+(:func:`distance_for_rate_km`, :data:`MEASURED_UPLINK_BPS`).
+
 Under a throughput model the energy per bit, α_u + (β − connected_wait_w)/r, falls as
 the rate grows, so a lower transmit level (lower rate) never saves radio energy: the
 levels matter for the generic model and for the rate, not as an energy knob.
