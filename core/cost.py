@@ -35,9 +35,15 @@ topological order.
   landed (time T_mig).  This keeps the cost of a migration additive, which is what
   makes the exact chain dynamic programme possible.
 * Device energy.  compute: κ·f_v²·(FLOPs / FLOPs-per-cycle) + DRAM J/byte · mem_bytes
-  per device node; transmit: p_q · airtime of every upload; receive: P_rx · airtime of
-  every download; idle: P_idle · (makespan − device compute time), the baseline power
-  whenever the device is not computing.  Edge energy (reported separately):
+  per device node; transmit: P_up[k][q] · airtime of every upload; receive: P_down[k] ·
+  airtime of every download; idle: P_idle · (makespan − device compute time), the power
+  whenever the device is not computing.  Generic links: P_up = p_q, P_down = P_rx.
+  Radio-model links (:mod:`core.radio`): P_idle includes the radio's connected-mode power
+  (waiting for the edge), and P_up / P_down are the draw above it, α·rate + β − P_conn;
+  the tail after a session's last token is a per-session constant outside this cost.
+* Servers (:mod:`core.load`).  Time-sliced: the (1-ρ) roofline above.  Batched: a node
+  joins a continuous-batching step with B other users,
+  max(F·(B+1)/peak, (W + (M−W)·(B+1))/bandwidth).  Edge energy (reported separately):
   power_k · compute time of every node on server k.
 * Memory.  Σ (weight_bytes + kv_bytes) of the nodes at a location must fit its
   capacity; a server that is down holds nothing.

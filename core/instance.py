@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 import networkx as nx
 import numpy as np
 
+from .load import batched_step_time_s
 from .system import SystemSnapshot
 
 NODE_FIELDS = ("flops", "mem_bytes", "weight_bytes", "out_bytes", "kv_bytes")
@@ -128,6 +129,12 @@ class Instance:
                             for f in d.freqs_hz] for i in range(n)]
         self.srv_time = [[max(self.flops[i] / s.server_flops_per_s[k], self.mem_bytes[i] / s.server_mem_bw_bytes_per_s[k])
                           for k in range(m)] for i in range(n)]
+        for k in range(m):  # batched servers: the layer joins a batch step (core.load)
+            if s.server_load_model[k] == "batched":
+                b = s.server_background_users[k]
+                for i in range(n):
+                    self.srv_time[i][k] = batched_step_time_s(self.flops[i], self.weight_bytes[i], self.mem_bytes[i], b,
+                                                              s.server_flops_per_s[k], s.server_mem_bw_bytes_per_s[k])
         # transfer durations for b bytes: airtime b·8/r (energy-bearing) + fixed latency
         self.up_bps = [list(r) for r in s.uplink_bps]
         self.down_bps = list(s.downlink_bps)
@@ -152,9 +159,11 @@ class Instance:
                     lat[src][dst] = s.backhaul_latency_s
         self.link_air_s_per_byte = air
         self.link_latency = lat
-        # device power during the airtime: p_q on an upload, P_rx on a download, 0 backhaul
-        self.link_power_w = [[list(d.tx_powers_w) if src == 0 and dst else
-                              ([d.rx_power_w] * nq if dst == 0 and src else [0.0] * nq)
+        # device power during the airtime, above the waiting power (core.radio): the snapshot's
+        # uplink_power_w[k][q] (generic: p_q) on an upload, downlink_power_w[k] (generic: P_rx)
+        # on a download, 0 on the backhaul
+        self.link_power_w = [[list(s.uplink_power_w[dst - 1]) if src == 0 and dst else
+                              ([s.downlink_power_w[src - 1]] * nq if dst == 0 and src else [0.0] * nq)
                               for dst in range(K)] for src in range(K)]
         self._link_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # transfer_table's
 
@@ -164,7 +173,9 @@ class Instance:
         from the snapshot's coefficient tables (``link_air_s_per_byte``, ``link_latency``,
         ``link_power_w``, which the solvers' vectorised tables read too): airtime
         bytes·8/rate (Shannon rate) plus the link's fixed latency; an upload at power level
-        ``q`` costs p_q·airtime, a download P_rx·airtime, a backhaul hop no device energy."""
+        ``q`` costs P_up[k][q]·airtime, a download P_down[k]·airtime, a backhaul hop no device
+        energy (generic link: P_up = p_q, P_down = P_rx; radio model: the draw above the
+        waiting power, α·rate + β − P_conn, see :mod:`core.radio`)."""
         air = nbytes * self.link_air_s_per_byte[src][dst][q]
         dur = air + self.link_latency[src][dst]
         if src == 0:

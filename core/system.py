@@ -132,16 +132,53 @@ class ServerConfig:
     """Log-normal shadowing standard deviation (docs/system-model.md §3)."""
     fading_correlation: float = 0.9
     """Gauss-Markov coefficient ρ of the Rayleigh fading from one token to the next."""
-    latency_s: float = 1e-3
-    """Fixed per-transfer latency of the radio link (scheduling, framing, propagation)."""
+    latency_s: float | None = None
+    """Fixed per-transfer latency of the radio link (scheduling, framing, propagation);
+    None takes the link type's default (``core.radio``: generic 1 ms)."""
+    link_type: str = "generic"
+    """Radio technology of the device's link to this server: ``generic`` (transmit level p_q
+    and ``rx_power_w`` drawn during transfers, nothing while waiting) or ``lte`` / ``5g-nr`` /
+    ``wifi`` (measured throughput-based power model, connected-mode power while waiting;
+    see :mod:`core.radio`)."""
+    load_model: str = "time-sliced"
+    """``time-sliced``: this user gets (1-ρ) of the server; ``batched``: its layers join a
+    continuous-batching step with ``background_users`` other users (see :mod:`core.load`)."""
+    background_users: int = 0
+    """B: other users of the same model batched on this server (``batched`` only)."""
+    background_kv_bytes_per_user: float = 0.0
+    """KV cache each background user holds (``batched`` only; ``core.load.kv_bytes_per_user``);
+    B times this is taken from ``mem_capacity_bytes``."""
 
     def __post_init__(self) -> None:
+        from .load import LOAD_MODELS
+        from .radio import GENERIC_LATENCY_S, radio_profile
+
         _check_positive("server", peak_flops=self.peak_flops, mem_bw_bytes_per_s=self.mem_bw_bytes_per_s,
                         distance_km=self.distance_km, uplink_bandwidth_hz=self.uplink_bandwidth_hz,
                         downlink_bandwidth_hz=self.downlink_bandwidth_hz,
                         downlink_power_w=self.downlink_power_w)
+        profile = radio_profile(self.link_type)  # raises on an unknown link type
+        if self.latency_s is None:
+            self.latency_s = GENERIC_LATENCY_S if profile is None else profile.latency_s
         _check_nonneg("server", mem_capacity_bytes=self.mem_capacity_bytes, power_w=self.power_w,
-                      shadowing_std_db=self.shadowing_std_db, latency_s=self.latency_s)
+                      shadowing_std_db=self.shadowing_std_db, latency_s=self.latency_s,
+                      background_kv_bytes_per_user=self.background_kv_bytes_per_user)
+        if self.load_model not in LOAD_MODELS:
+            raise ValueError(f"server.load_model must be one of {list(LOAD_MODELS)}, got {self.load_model!r}")
+        b = self.background_users
+        if isinstance(b, bool) or not isinstance(b, (int, float)) or not float(b).is_integer() or b < 0:
+            raise ValueError(f"server.background_users must be an integer >= 0, got {b!r}")
+        self.background_users = int(b)
+        if self.load_model == "batched":
+            if self.load != 0.0:
+                raise ValueError("server.load (time-sliced ρ) must be 0 on a batched server; "
+                                 "its background is background_users")
+            if self.background_users * self.background_kv_bytes_per_user > self.mem_capacity_bytes:
+                raise ValueError("server: background_users × background_kv_bytes_per_user exceeds "
+                                 "mem_capacity_bytes")
+        elif self.background_users:
+            raise ValueError("server.background_users needs load_model 'batched' "
+                             "(the time-sliced model's background is load ρ)")
         if not (0.0 <= self.load < 1.0):
             raise ValueError(f"server.load must lie in [0, 1), got {self.load!r}")
         if not (0.0 <= self.fading_correlation <= 1.0):
@@ -276,6 +313,33 @@ class SystemSnapshot:
     backhaul_latency_s: float
     server_up: list[bool]
     """A server that is down can hold no node."""
+    uplink_power_w: list[list[float]] | None = None
+    """uplink_power_w[k-1][q]: device power during the airtime of an upload to server k at
+    level q, above the waiting power (generic link: p_q; radio model: α_u·r + β − P_conn,
+    see :mod:`core.radio`).  None: the generic values."""
+    downlink_power_w: list[float] | None = None
+    """Device power during a download's airtime from server k, above the waiting power
+    (generic: ``rx_power_w``).  None: the generic values."""
+    server_load_model: list[str] | None = None
+    """Per server: ``time-sliced`` or ``batched`` (:mod:`core.load`).  None: all time-sliced."""
+    server_background_users: list[int] | None = None
+    """Per server: B, the users batched with this one (batched servers).  None: all 0."""
+    radio_wait_power_w: float = 0.0
+    """Connected-mode radio power included in ``device.idle_power_w`` (reported, not added again)."""
+
+    def __post_init__(self) -> None:
+        m = len(self.server_flops_per_s)
+        if self.uplink_power_w is None:
+            self.uplink_power_w = [list(self.device.tx_powers_w) for _ in range(m)]
+        if self.downlink_power_w is None:
+            self.downlink_power_w = [self.device.rx_power_w] * m
+        if self.server_load_model is None:
+            self.server_load_model = ["time-sliced"] * m
+        if self.server_background_users is None:
+            self.server_background_users = [0] * m
+        for key in ("uplink_power_w", "downlink_power_w", "server_load_model", "server_background_users"):
+            if len(getattr(self, key)) != m:
+                raise ValueError(f"snapshot.{key} has {len(getattr(self, key))} entries for {m} servers")
 
     @property
     def num_locations(self) -> int:
@@ -299,42 +363,84 @@ def make_snapshot(scenario: Scenario, *, fading_power: Sequence[float] | None = 
                   shadowing_db: Sequence[float] | None = None,
                   loads: Sequence[float] | None = None,
                   distances_km: Sequence[float] | None = None,
-                  server_up: Sequence[bool] | None = None) -> SystemSnapshot:
+                  server_up: Sequence[bool] | None = None,
+                  background_users: Sequence[int] | None = None) -> SystemSnapshot:
     """Rates and throughputs for given channel draws.
 
     Without draws the snapshot uses the mean channel (|h|² = 1, 0 dB shadowing): that is
     what the static presets and the paper-style table use.  Uplink and downlink of one
     server share the same gain (reciprocity within a token).
+
+    Radio (:mod:`core.radio`): a server whose ``link_type`` has a power model gets the
+    extra transfer powers α·r + β − P_conn per link and level, and the connected-mode
+    power P_conn of every distinct radio in use is added to the snapshot device's
+    ``idle_power_w`` (the waiting power).  Load (:mod:`core.load`): a batched server keeps
+    its peak throughputs (no (1-ρ)) and its capacity for this user is
+    ``mem_capacity_bytes − B·background_kv_bytes_per_user``; ``background_users``
+    overrides B per server (the dynamics' birth-death process).
     """
+    from .load import per_user_memory_bytes
+    from .radio import check_tx_levels, extra_transfer_power_w, radio_profile
+
     m = scenario.num_servers
     fading_power = [1.0] * m if fading_power is None else list(fading_power)
     shadowing_db = [0.0] * m if shadowing_db is None else list(shadowing_db)
     loads = [s.load for s in scenario.servers] if loads is None else list(loads)
     distances_km = [s.distance_km for s in scenario.servers] if distances_km is None else list(distances_km)
     server_up = [True] * m if server_up is None else [bool(u) for u in server_up]
+    users = [s.background_users for s in scenario.servers] if background_users is None else list(background_users)
     for name, seq in (("fading_power", fading_power), ("shadowing_db", shadowing_db),
-                      ("loads", loads), ("distances_km", distances_km), ("server_up", server_up)):
+                      ("loads", loads), ("distances_km", distances_km), ("server_up", server_up),
+                      ("background_users", users)):
         if len(seq) != m:
             raise ValueError(f"{name} has {len(seq)} entries for {m} servers")
     dev = scenario.device
-    up, down = [], []
+    up, down, up_w, down_w, caps = [], [], [], [], []
+    radios: dict[str, float] = {}
     for k, s in enumerate(scenario.servers):
         if not (0.0 <= loads[k] < 1.0):
             raise ValueError(f"load of server {k + 1} must lie in [0, 1), got {loads[k]!r}")
         g = channel_gain(distances_km[k], shadowing_db[k], fading_power[k])
         up.append([shannon_rate_bps(s.uplink_bandwidth_hz, p, g) for p in dev.tx_powers_w])
         down.append(shannon_rate_bps(s.downlink_bandwidth_hz, s.downlink_power_w, g))
+        profile = radio_profile(s.link_type)
+        if profile is None:
+            up_w.append(list(dev.tx_powers_w))
+            down_w.append(dev.rx_power_w)
+        else:
+            check_tx_levels(dev.tx_powers_w, s.link_type)
+            up_w.append([extra_transfer_power_w(profile, r, uplink=True) for r in up[-1]])
+            down_w.append(extra_transfer_power_w(profile, down[-1], uplink=False))
+            radios[s.link_type] = profile.connected_wait_w
+        b = users[k]
+        if isinstance(b, bool) or not float(b).is_integer() or b < 0:
+            raise ValueError(f"background_users of server {k + 1} must be an integer >= 0, got {b!r}")
+        if s.load_model == "batched":
+            if loads[k] != 0.0:
+                raise ValueError(f"server {k + 1} is batched: its time-sliced load must be 0, got {loads[k]!r}")
+            caps.append(per_user_memory_bytes(s.mem_capacity_bytes, 0.0, int(b), s.background_kv_bytes_per_user))
+        else:
+            if b:
+                raise ValueError(f"server {k + 1} is time-sliced: background_users must be 0, got {b!r}")
+            caps.append(s.mem_capacity_bytes)
+    wait_w = float(sum(radios.values()))
+    snap_dev = dev if wait_w == 0.0 else dataclasses.replace(dev, idle_power_w=dev.idle_power_w + wait_w)
     return SystemSnapshot(
-        device=dev,
+        device=snap_dev,
         server_flops_per_s=[(1.0 - loads[k]) * s.peak_flops for k, s in enumerate(scenario.servers)],
         server_mem_bw_bytes_per_s=[(1.0 - loads[k]) * s.mem_bw_bytes_per_s for k, s in enumerate(scenario.servers)],
         server_load=[float(x) for x in loads],
         server_power_w=[s.power_w for s in scenario.servers],
-        mem_capacity_bytes=[dev.mem_capacity_bytes] + [s.mem_capacity_bytes for s in scenario.servers],
+        mem_capacity_bytes=[dev.mem_capacity_bytes] + caps,
         uplink_bps=up,
         downlink_bps=down,
         link_latency_s=[s.latency_s for s in scenario.servers],
         backhaul_bps=scenario.backhaul_bps,
         backhaul_latency_s=scenario.backhaul_latency_s,
         server_up=server_up,
+        uplink_power_w=up_w,
+        downlink_power_w=down_w,
+        server_load_model=[s.load_model for s in scenario.servers],
+        server_background_users=[int(b) for b in users],
+        radio_wait_power_w=wait_w,
     )

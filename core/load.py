@@ -1,0 +1,99 @@
+"""How a shared edge server serves this user: the time-sliced and the batched load model.
+
+``ServerConfig.load_model`` selects one per server.
+
+Time-sliced (default, the original model)
+-----------------------------------------
+Background work takes a fraction ρ of the server; this user gets the rest of both
+resources, and a node's time is the roofline on what is left (arXiv 2402.16363):
+
+    t_i = max(F_i / ((1 − ρ)·peak_flops),  M_i / ((1 − ρ)·bw))
+
+Batched (continuous batching)
+-----------------------------
+The server runs continuous batching for B background users of the *same* model (as
+vLLM / TGI-style servers do); an offloaded layer joins the batch step.  One step of a
+layer reads its weights once for the whole batch, and every user's KV cache and
+activations; it does every user's FLOPs:
+
+    t_i = max(F_i·(B + 1) / peak_flops,  (W_i + U_i·(B + 1)) / bw)
+
+with F_i the node's FLOPs, W_i the weight bytes it reads (shared by the batch) and U_i
+= M_i − W_i its per-user bytes (KV cache read + activations), M_i the node's
+``mem_bytes``.  Assumption: the background users' contexts equal ours (same U_i,
+same F_i); W_i is taken as min(weight_bytes, mem_bytes) (an embedding lookup reads one
+row per user, not its whole table — counted as shared, an underestimate of B rows).
+With B = 0 the batched time is the dedicated roofline, the time-sliced one at ρ = 0.
+No (1 − ρ) factor applies in batched mode; a batched server's ``load`` must be 0.
+
+Per-user memory
+---------------
+Weights of the same model are shared by all its users, caches are not:
+
+    memory for this user = capacity − resident weights − B · KV_bg
+
+:func:`per_user_memory_bytes` computes it.  In the engine (``make_snapshot``), a
+batched server's capacity for this user is ``mem_capacity_bytes − B ·
+background_kv_bytes_per_user`` and this user's placed weights count against it
+(``Instance.mem_need`` = weights + KV): that equals the formula above exactly when this
+user's layers at the server include every resident weight (the model's weights are
+resident because the background users run it); it is optimistic by the resident
+weights of layers this user places elsewhere.
+"""
+from __future__ import annotations
+
+import math
+
+LOAD_MODELS = ("time-sliced", "batched")
+
+
+def _check(**values: float) -> None:
+    for key, v in values.items():
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            raise ValueError(f"{key} must be finite and >= 0, got {v!r}")
+
+
+def time_sliced_time_s(flops: float, mem_bytes: float, load: float, peak_flops: float,
+                       mem_bw_bytes_per_s: float) -> float:
+    """t = max(F / ((1−ρ)·peak), M / ((1−ρ)·bw))."""
+    _check(flops=flops, mem_bytes=mem_bytes)
+    if not (0.0 <= load < 1.0):
+        raise ValueError(f"load must lie in [0, 1), got {load!r}")
+    if not (peak_flops > 0 and mem_bw_bytes_per_s > 0):
+        raise ValueError("peak_flops and mem_bw_bytes_per_s must be > 0")
+    return max(flops / ((1.0 - load) * peak_flops), mem_bytes / ((1.0 - load) * mem_bw_bytes_per_s))
+
+
+def batched_step_time_s(flops: float, weight_bytes: float, mem_bytes: float, background_users: int,
+                        peak_flops: float, mem_bw_bytes_per_s: float) -> float:
+    """t = max(F·(B+1)/peak, (W + U·(B+1))/bw), W = min(weight_bytes, mem_bytes), U = M − W."""
+    _check(flops=flops, weight_bytes=weight_bytes, mem_bytes=mem_bytes)
+    if isinstance(background_users, bool) or not float(background_users).is_integer() or background_users < 0:
+        raise ValueError(f"background_users must be an integer >= 0, got {background_users!r}")
+    if not (peak_flops > 0 and mem_bw_bytes_per_s > 0):
+        raise ValueError("peak_flops and mem_bw_bytes_per_s must be > 0")
+    batch = int(background_users) + 1
+    shared = min(weight_bytes, mem_bytes)
+    per_user = mem_bytes - shared
+    return max(flops * batch / peak_flops, (shared + per_user * batch) / mem_bw_bytes_per_s)
+
+
+def per_user_memory_bytes(capacity_bytes: float, resident_weight_bytes: float, background_users: int,
+                          background_kv_bytes_per_user: float) -> float:
+    """Memory left for this user's KV caches: capacity − resident weights − B·KV_bg.
+
+    Raises ValueError if the background alone does not fit (the scenario is impossible)."""
+    _check(capacity_bytes=capacity_bytes, resident_weight_bytes=resident_weight_bytes,
+           background_users=background_users, background_kv_bytes_per_user=background_kv_bytes_per_user)
+    left = capacity_bytes - resident_weight_bytes - background_users * background_kv_bytes_per_user
+    if left < 0:
+        raise ValueError(f"{background_users} background users' KV ({background_kv_bytes_per_user / 1e9:.3f} GB "
+                         f"each) and {resident_weight_bytes / 1e9:.3f} GB of weights exceed the server's "
+                         f"{capacity_bytes / 1e9:.3f} GB")
+    return left
+
+
+def kv_bytes_per_user(kv_bytes_per_token: float, context_tokens: float) -> float:
+    """KV cache of one user: bytes per token (all layers) × context length."""
+    _check(kv_bytes_per_token=kv_bytes_per_token, context_tokens=context_tokens)
+    return kv_bytes_per_token * context_tokens
