@@ -26,7 +26,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.cost import Simulator, check_memory, evaluate, feasible_locations, memory_use
+from core.cost import (Simulator, check_memory, evaluate, fallback_location, feasible_locations, memory_use,
+                       split_fits)
 from core.dag import build_dag, validate_dag
 from core.instance import Instance, Placement, make_instance
 from core.system import (DeviceConfig, SystemSnapshot, list_scenarios, load_scenario, make_snapshot,
@@ -571,6 +572,27 @@ def test_memory_helpers():
     assert feasible_locations(inst, 1, [4e9, 0.0, 0.0]) == [False, True, True]
     down = toy_instance("ab", [T, T], [MB, MB], [[], [0]], system=toy_system(server_up=(True, False)))
     assert feasible_locations(down, 0, [0.0, 0.0, 0.0]) == [True, True, False]
+
+
+def test_golden_fallback_location():
+    """Device when it can take the node, else the first feasible server, else an error
+    naming the node.  Node b needs 2 GB; device 5 GB, edge1 2 GB, edge2 1e12 B."""
+    inst = toy_instance("ab", [T, T], [MB, MB], [[], [0]], weight_bytes=[3e9, 2e9],
+                        system=toy_system(mem=(5e9, 2e9, 1e12)))
+    assert fallback_location(inst, 1, [0.0, 0.0, 0.0]) == 0
+    assert fallback_location(inst, 1, [4e9, 0.0, 0.0]) == 1
+    assert fallback_location(inst, 1, [4e9, 1e9, 0.0]) == 2
+    with pytest.raises(ValueError, match="node 'b' has no feasible location"):
+        fallback_location(inst, 1, [4e9, 1e9, 1e12])
+
+
+def test_golden_split_fits():
+    """Chain a, b, c of 2, 2, 1 GB; device 4 GB, edge1 3 GB, edge2 down.  Prefix p on the
+    device: p = 0 (0 | 5 GB) fits nowhere; p = 1 (2 | 3) fits edge1; p = 2 (4 | 1) fits
+    edge1; p = 3 (5 GB on the device) does not fit; edge2 never (down)."""
+    inst = toy_instance("abc", [T, T, T], [MB, MB, MB], [[], [0], [1]], weight_bytes=[2e9, 2e9, 1e9],
+                        system=toy_system(mem=(4e9, 3e9, 1e12), server_up=(True, False)))
+    assert split_fits(inst) == [[False, False], [True, False], [True, False], [False, False]]
 
 
 # --------------------------------------------------------------------------- bad inputs
