@@ -275,6 +275,41 @@ class SystemSnapshot:
     server_up: list[bool]
     """A server that is down can hold no node."""
 
+    def __post_init__(self) -> None:
+        """Validate every number where a snapshot enters (constructor, JSON, make_snapshot):
+        a NaN rate or a negative throughput would otherwise give finite wrong times or NaN
+        energies downstream.  ValueError names the field, e.g. ``snapshot.uplink_bps[0][2]``."""
+        if isinstance(self.device, Mapping):
+            self.device = _from_dict(DeviceConfig, self.device, "snapshot.device")
+        if not isinstance(self.device, DeviceConfig):
+            raise ValueError(f"snapshot.device must be a DeviceConfig or a mapping, got {type(self.device).__name__}")
+        m = _length("server_flops_per_s", self.server_flops_per_s, None)
+        if m < 1:
+            raise ValueError("snapshot.server_flops_per_s needs at least one server")
+        nq = len(self.device.tx_powers_w)
+        self.server_flops_per_s = _numbers("server_flops_per_s", self.server_flops_per_s, m, positive=True)
+        self.server_mem_bw_bytes_per_s = _numbers("server_mem_bw_bytes_per_s", self.server_mem_bw_bytes_per_s, m,
+                                                  positive=True)
+        self.server_load = _numbers("server_load", self.server_load, m, positive=False)
+        for k, rho in enumerate(self.server_load):
+            if rho >= 1.0:
+                raise ValueError(f"snapshot.server_load[{k}] must lie in [0, 1), got {rho!r}")
+        self.server_power_w = _numbers("server_power_w", self.server_power_w, m, positive=False)
+        self.mem_capacity_bytes = _numbers("mem_capacity_bytes", self.mem_capacity_bytes, m + 1, positive=False,
+                                           per="location")
+        _length("uplink_bps", self.uplink_bps, m)
+        self.uplink_bps = [_numbers(f"uplink_bps[{k}]", rates, nq, positive=True, per="transmit-power level")
+                           for k, rates in enumerate(self.uplink_bps)]
+        self.downlink_bps = _numbers("downlink_bps", self.downlink_bps, m, positive=True)
+        self.link_latency_s = _numbers("link_latency_s", self.link_latency_s, m, positive=False)
+        self.backhaul_bps = _number("backhaul_bps", self.backhaul_bps, positive=True)
+        self.backhaul_latency_s = _number("backhaul_latency_s", self.backhaul_latency_s, positive=False)
+        _length("server_up", self.server_up, m)
+        for k, up in enumerate(self.server_up):
+            if not isinstance(up, (bool, np.bool_)):
+                raise ValueError(f"snapshot.server_up[{k}] must be true or false, got {up!r}")
+        self.server_up = [bool(up) for up in self.server_up]
+
     @property
     def num_locations(self) -> int:
         return 1 + len(self.server_flops_per_s)
@@ -284,13 +319,43 @@ class SystemSnapshot:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "SystemSnapshot":
+        if not isinstance(data, Mapping):
+            raise ValueError(f"snapshot: expected a mapping, got {type(data).__name__}")
         data = dict(data)
-        data["device"] = _from_dict(DeviceConfig, data["device"], "device")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"snapshot: unknown key(s) {unknown}")
+        missing = sorted(names - set(data))
+        if missing:
+            raise ValueError(f"snapshot: missing key(s) {missing}")
+        data["device"] = _from_dict(DeviceConfig, data["device"], "snapshot.device")
         return cls(**data)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _number(name: str, value: Any, *, positive: bool) -> float:
+    """``value`` as a float if it is a finite number > 0 (``positive``) or >= 0; else
+    ValueError naming ``snapshot.<name>``."""
+    if not (_is_number(value) and math.isfinite(value) and (value > 0 if positive else value >= 0)):
+        raise ValueError(f"snapshot.{name} must be finite and {'> 0' if positive else '>= 0'}, got {value!r}")
+    return float(value)
+
+
+def _length(name: str, values: Any, expected: int | None, per: str = "server") -> int:
+    if not isinstance(values, (list, tuple)):
+        raise ValueError(f"snapshot.{name} must be a list, got {type(values).__name__}")
+    if expected is not None and len(values) != expected:
+        raise ValueError(f"snapshot.{name} has {len(values)} entries, expected {expected} (one per {per})")
+    return len(values)
+
+
+def _numbers(name: str, values: Any, expected: int, *, positive: bool, per: str = "server") -> list[float]:
+    _length(name, values, expected, per)
+    return [_number(f"{name}[{i}]", v, positive=positive) for i, v in enumerate(values)]
 
 
 def make_snapshot(scenario: Scenario, *, fading_power: Sequence[float] | None = None,
@@ -314,6 +379,11 @@ def make_snapshot(scenario: Scenario, *, fading_power: Sequence[float] | None = 
                       ("loads", loads), ("distances_km", distances_km), ("server_up", server_up)):
         if len(seq) != m:
             raise ValueError(f"{name} has {len(seq)} entries for {m} servers")
+    for k in range(m):
+        if not (_is_number(fading_power[k]) and math.isfinite(fading_power[k]) and fading_power[k] >= 0):
+            raise ValueError(f"fading_power[{k}] must be finite and >= 0, got {fading_power[k]!r}")
+        if not (_is_number(shadowing_db[k]) and math.isfinite(shadowing_db[k])):
+            raise ValueError(f"shadowing_db[{k}] must be finite, got {shadowing_db[k]!r}")
     dev = scenario.device
     up, down = [], []
     for k, s in enumerate(scenario.servers):
