@@ -276,39 +276,7 @@ class SystemSnapshot:
     """A server that is down can hold no node."""
 
     def __post_init__(self) -> None:
-        """Validate every number where a snapshot enters (constructor, JSON, make_snapshot):
-        a NaN rate or a negative throughput would otherwise give finite wrong times or NaN
-        energies downstream.  ValueError names the field, e.g. ``snapshot.uplink_bps[0][2]``."""
-        if isinstance(self.device, Mapping):
-            self.device = _from_dict(DeviceConfig, self.device, "snapshot.device")
-        if not isinstance(self.device, DeviceConfig):
-            raise ValueError(f"snapshot.device must be a DeviceConfig or a mapping, got {type(self.device).__name__}")
-        m = _length("server_flops_per_s", self.server_flops_per_s, None)
-        if m < 1:
-            raise ValueError("snapshot.server_flops_per_s needs at least one server")
-        nq = len(self.device.tx_powers_w)
-        self.server_flops_per_s = _numbers("server_flops_per_s", self.server_flops_per_s, m, positive=True)
-        self.server_mem_bw_bytes_per_s = _numbers("server_mem_bw_bytes_per_s", self.server_mem_bw_bytes_per_s, m,
-                                                  positive=True)
-        self.server_load = _numbers("server_load", self.server_load, m, positive=False)
-        for k, rho in enumerate(self.server_load):
-            if rho >= 1.0:
-                raise ValueError(f"snapshot.server_load[{k}] must lie in [0, 1), got {rho!r}")
-        self.server_power_w = _numbers("server_power_w", self.server_power_w, m, positive=False)
-        self.mem_capacity_bytes = _numbers("mem_capacity_bytes", self.mem_capacity_bytes, m + 1, positive=False,
-                                           per="location")
-        _length("uplink_bps", self.uplink_bps, m)
-        self.uplink_bps = [_numbers(f"uplink_bps[{k}]", rates, nq, positive=True, per="transmit-power level")
-                           for k, rates in enumerate(self.uplink_bps)]
-        self.downlink_bps = _numbers("downlink_bps", self.downlink_bps, m, positive=True)
-        self.link_latency_s = _numbers("link_latency_s", self.link_latency_s, m, positive=False)
-        self.backhaul_bps = _number("backhaul_bps", self.backhaul_bps, positive=True)
-        self.backhaul_latency_s = _number("backhaul_latency_s", self.backhaul_latency_s, positive=False)
-        _length("server_up", self.server_up, m)
-        for k, up in enumerate(self.server_up):
-            if not isinstance(up, (bool, np.bool_)):
-                raise ValueError(f"snapshot.server_up[{k}] must be true or false, got {up!r}")
-        self.server_up = [bool(up) for up in self.server_up]
+        _validate_snapshot(self)
 
     @property
     def num_locations(self) -> int:
@@ -331,6 +299,44 @@ class SystemSnapshot:
             raise ValueError(f"snapshot: missing key(s) {missing}")
         data["device"] = _from_dict(DeviceConfig, data["device"], "snapshot.device")
         return cls(**data)
+
+
+def _validate_snapshot(snap: "SystemSnapshot") -> None:
+    """Check every field of a snapshot where it enters (its constructor, hence JSON loading
+    and :func:`make_snapshot`), and store numbers as floats: a NaN rate or a negative
+    throughput would otherwise give finite wrong times or NaN energies downstream.
+    ValueError names the field, e.g. ``snapshot.uplink_bps[0][2]``.  Instances built
+    from a snapshot (``Instance.with_token_state`` included) do not check it again."""
+    if isinstance(snap.device, Mapping):
+        snap.device = _from_dict(DeviceConfig, snap.device, "snapshot.device")
+    if not isinstance(snap.device, DeviceConfig):
+        raise ValueError(f"snapshot.device must be a DeviceConfig or a mapping, got {type(snap.device).__name__}")
+    m = _length("server_flops_per_s", snap.server_flops_per_s, None)
+    if m < 1:
+        raise ValueError("snapshot.server_flops_per_s needs at least one server")
+    nq = len(snap.device.tx_powers_w)
+    snap.server_flops_per_s = _numbers("server_flops_per_s", snap.server_flops_per_s, m, positive=True)
+    snap.server_mem_bw_bytes_per_s = _numbers("server_mem_bw_bytes_per_s", snap.server_mem_bw_bytes_per_s, m,
+                                              positive=True)
+    snap.server_load = _numbers("server_load", snap.server_load, m, positive=False)
+    for k, rho in enumerate(snap.server_load):
+        if rho >= 1.0:
+            raise ValueError(f"snapshot.server_load[{k}] must lie in [0, 1), got {rho!r}")
+    snap.server_power_w = _numbers("server_power_w", snap.server_power_w, m, positive=False)
+    snap.mem_capacity_bytes = _numbers("mem_capacity_bytes", snap.mem_capacity_bytes, m + 1, positive=False,
+                                       per="location")
+    _length("uplink_bps", snap.uplink_bps, m)
+    snap.uplink_bps = [_numbers(f"uplink_bps[{k}]", rates, nq, positive=True, per="transmit-power level")
+                       for k, rates in enumerate(snap.uplink_bps)]
+    snap.downlink_bps = _numbers("downlink_bps", snap.downlink_bps, m, positive=True)
+    snap.link_latency_s = _numbers("link_latency_s", snap.link_latency_s, m, positive=False)
+    snap.backhaul_bps = _number("backhaul_bps", snap.backhaul_bps, positive=True)
+    snap.backhaul_latency_s = _number("backhaul_latency_s", snap.backhaul_latency_s, positive=False)
+    _length("server_up", snap.server_up, m)
+    for k, up in enumerate(snap.server_up):
+        if not isinstance(up, (bool, np.bool_)):
+            raise ValueError(f"snapshot.server_up[{k}] must be true or false, got {up!r}")
+    snap.server_up = [bool(up) for up in snap.server_up]
 
 
 def _is_number(value: Any) -> bool:
