@@ -145,7 +145,6 @@ class _OffloadBase(gym.Env):
         self.num_tokens = cfg.new_tokens + (1 if cfg.include_prefill else 0)
         self.episode_cost = 0.0
         self.episode_ref_cost = 0.0
-        self.episode_energy_j = 0.0
         if not cfg.include_prefill:  # the prompt's caches start on the device
             self.kv_loc = [DEVICE if kv > 0 else -1 for kv in self.tokens.kv_per_token]
         self.last_result: Result | None = None
@@ -207,7 +206,6 @@ class _OffloadBase(gym.Env):
                 "cost_ratio": c / self.ref_cost, "placement": list(loc)}
         self.episode_cost += c
         self.episode_ref_cost += self.ref_cost
-        self.episode_energy_j += res.energy_j
         self.last_result = res
         self._last_inst = inst
         # the cache lives where attention ran (a migrated cache moved with it)
