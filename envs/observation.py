@@ -19,6 +19,7 @@ Keys (K = 1 + number of servers; every entry in [0, 1]):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Mapping
 
 import numpy as np
@@ -76,19 +77,24 @@ class ObservationLayout:
     def space(self) -> spaces.Dict:
         return spaces.Dict({key: spaces.Box(0.0, 1.0, self.shape(key), np.float32) for key in self.keys})
 
+    @cached_property
+    def _views(self) -> tuple[tuple[str, slice, tuple[int, ...]], ...]:
+        out, at = [], 0
+        for key in self.keys:
+            shape = self.shape(key)
+            size = int(np.prod(shape))
+            out.append((key, slice(at, at + size), shape))
+            at += size
+        return tuple(out)
+
     def slices(self) -> dict[str, slice]:
         """Where each key sits in the flat vector (keys in :attr:`keys` order)."""
-        out, at = {}, 0
-        for key in self.keys:
-            size = int(np.prod(self.shape(key)))
-            out[key] = slice(at, at + size)
-            at += size
-        return out
+        return {key: sl for key, sl, _ in self._views}
 
     @property
     def size(self) -> int:
         """Entries of the flat vector."""
-        return sum(int(np.prod(self.shape(key))) for key in self.keys)
+        return self._views[-1][1].stop
 
     def offset(self, key: str, part: str) -> int:
         """Index, within vector key ``key``, of the first entry of ``part``."""
@@ -103,7 +109,7 @@ class ObservationLayout:
         """The Dict observation as views of one flat float32 vector."""
         if flat.shape != (self.size,):
             raise ValueError(f"flat observation has shape {flat.shape}, expected ({self.size},)")
-        return {key: flat[sl].reshape(self.shape(key)) for key, sl in self.slices().items()}
+        return {key: flat[sl].reshape(shape) for key, sl, shape in self._views}
 
     def location_columns(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
         """For a vector key with per-location parts: the (K, m) indices of its m
