@@ -350,19 +350,22 @@ class Simulator:
         saved = (self.t_mig, self.uplink_free, self.compute_j, self.tx_j, self.rx_j, self.dev_busy,
                  self.edge_j, self.rel_makespan, self.max_finish, self.free[k])
         arrival = self.arrival
-        missing = [p for p in inst.preds[i] if k not in arrival[p]]  # type: ignore[operator]
-        new_input = not inst.preds[i] and k not in self.input_at
-        n_rec = (len(self.transfers), len(self.migrations))
+        preds = inst.preds[i]
+        if preds:  # the inputs this placement will send to k
+            missing = [p for p in preds if k not in arrival[p]]  # type: ignore[operator]
+            new_input = False
+        else:
+            missing = []
+            new_input = k not in self.input_at
+        if self.record:
+            n_rec = (len(self.transfers), len(self.migrations))
         energy0 = self.compute_j + self.tx_j + self.rx_j
 
         self.place(i, k, v, q, dests)
         t0 = self.t_mig
         fin = self.finish[i]
-        done = fin
-        if not inst.succs[i]:
-            done = arrival[i].get(DEVICE, fin)  # type: ignore[union-attr]
-        out = Probe(t0 + self.start[i], t0 + fin, t0 + done,
-                    self.compute_j + self.tx_j + self.rx_j - energy0, t0)
+        done = arrival[i].get(DEVICE, fin) if not inst.succs[i] else fin  # type: ignore[union-attr]
+        out = Probe(t0 + self.start[i], t0 + fin, t0 + done, self.compute_j + self.tx_j + self.rx_j - energy0, t0)
 
         (self.t_mig, self.uplink_free, self.compute_j, self.tx_j, self.rx_j, self.dev_busy,
          self.edge_j, self.rel_makespan, self.max_finish, self.free[k]) = saved
@@ -370,8 +373,9 @@ class Simulator:
             del arrival[p][k]  # type: ignore[index]
         if new_input:
             del self.input_at[k]
-        del self.transfers[n_rec[0]:]
-        del self.migrations[n_rec[1]:]
+        if self.record:
+            del self.transfers[n_rec[0]:]
+            del self.migrations[n_rec[1]:]
         self.n_placed = i
         self.loc[i] = -1
         self.tx[i] = 0
