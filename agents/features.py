@@ -7,12 +7,10 @@ location, runs all rows through one shared MLP, and concatenates the row embeddi
 location order (device first, so the policy still knows which location is which) with
 an MLP embedding of the remaining, location-free features.
 
-Layout of the vector keys (see the env docstrings):
-
-* ``inputs`` (2K+1): input share per location (K), KV one-hot per location (K), "no KV".
-* ``system`` (2K+1): KV share per location (K), "no KV" share, server load per location (K).
-* ``locations`` (K, F): already one row per location.
-* every other key (``node``, ``progress``) is location-free.
+Which columns belong to which location is read from the environments' own layout,
+:class:`envs.observation.ObservationLayout` (``locations`` is already one row per
+location; ``inputs`` and ``system`` have per-location parts; ``node`` and ``progress``
+are location-free).
 
 Tried against the flatten default with MaskablePPO on DecoderOffload-v0 (100k steps,
 two-server and multi-server, outages off and on): no clear difference at that budget and
@@ -27,18 +25,11 @@ import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, CombinedExtractor
 from torch import nn
 
+from envs.observation import ObservationLayout
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU, "silu": nn.SiLU,
 }
-
-
-def _per_location_columns(key: str, k: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """(K, m) column indices of the per-location part of a vector key and the location-free rest."""
-    if key == "inputs":
-        return np.stack([np.arange(k), k + np.arange(k)], axis=1), np.array([2 * k])
-    if key == "system":
-        return np.stack([np.arange(k), k + 1 + np.arange(k)], axis=1), np.array([k])
-    return None
 
 
 def _mlp(in_dim: int, hidden: list[int], activation: type[nn.Module]) -> tuple[nn.Sequential, int]:
@@ -59,8 +50,7 @@ class LocationExtractor(BaseFeaturesExtractor):
 
     def __init__(self, observation_space: gym.spaces.Dict, location_arch: list[int] | tuple[int, ...] = (32, 32),
                  global_arch: list[int] | tuple[int, ...] = (64,), activation_fn: str = "relu") -> None:
-        if "locations" not in observation_space.spaces or len(observation_space["locations"].shape) != 2:
-            raise ValueError("LocationExtractor needs a 'locations' key of shape (K, F)")
+        layout = ObservationLayout.of_space(observation_space)  # ValueError if not an env's space
         if activation_fn not in ACTIVATIONS:
             raise ValueError(f"LocationExtractor: unknown activation_fn {activation_fn!r}; known: {sorted(ACTIVATIONS)}")
         activation = ACTIVATIONS[activation_fn]
@@ -71,7 +61,7 @@ class LocationExtractor(BaseFeaturesExtractor):
             if key == "locations":
                 continue
             size = int(np.prod(space.shape))
-            cols = _per_location_columns(key, k) if space.shape == (2 * k + 1,) else None
+            cols = layout.location_columns(key)
             if cols is None:
                 gather.append((key, None, np.arange(size)))
                 global_dim += size

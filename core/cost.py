@@ -164,25 +164,88 @@ def allowed_locations(inst: Instance) -> list[list[int]]:
     return out
 
 
+def fallback_location(inst: Instance, node: int, used_bytes: Sequence[float]) -> int:
+    """The one fallback rule, for a node whose asked-for location cannot take it: the
+    device if it can, else the first feasible location (servers ascending), given
+    ``used_bytes`` already placed.  Raises ValueError naming the node if none can."""
+    ok = feasible_locations(inst, node, used_bytes)
+    if ok[DEVICE]:
+        return DEVICE
+    for k, fits in enumerate(ok):
+        if fits:
+            return k
+    raise ValueError(f"node {inst.names[node]!r} has no feasible location: it needs "
+                     f"{inst.mem_need[node] / 1e9:.3f} GB (weights + KV)")
+
+
+def split_fits(inst: Instance) -> list[list[bool]]:
+    """Which single splits fit: ``fits[p][k - 1]`` says whether nodes 0..p-1 on the device
+    and nodes p..n-1 on server k fit (server k up, both memories hold their part), for
+    p = 0..n; p = n puts everything on the device, whatever k.  Index order is topological,
+    so every prefix is a valid cut."""
+    cap = inst.system.mem_capacity_bytes
+    up = inst.system.server_up
+    n, m = inst.num_nodes, inst.num_locations - 1
+    prefix = [0.0]
+    for need in inst.mem_need:
+        prefix.append(prefix[-1] + need)
+    total = prefix[-1]
+    out = []
+    for p in range(n + 1):
+        dev_ok = fits_memory(prefix[p], cap[DEVICE])
+        out.append([dev_ok and (p == n or (up[k - 1] and fits_memory(total - prefix[p], cap[k])))
+                    for k in range(1, m + 1)])
+    return out
+
+
+def weighted_cost(makespan_s: float, energy_j: float, *, w_time_per_s: float, w_energy_per_j: float) -> float:
+    """The one weighted cost C = w_T·T + w_E·E of a latency (s) and a device energy (J),
+    w_T per second and w_E per joule (the environment's reward and the agent tables)."""
+    return w_time_per_s * makespan_s + w_energy_per_j * energy_j
+
+
+class Probe(NamedTuple):
+    """What placing one node would give (:meth:`Simulator.probe`).  Times are absolute: they
+    include the KV-migration phase as it would be after the placement."""
+
+    start_s: float
+    finish_s: float
+    """When its computation ends."""
+    done_s: float
+    """``finish_s``; for a sink, when its output is back on the device."""
+    energy_j: float
+    """Device energy the placement adds: compute + transmit + receive (idle energy is
+    charged on the makespan, see :meth:`Simulator.partial_cost`)."""
+    t_mig_s: float
+    """End of the KV-migration phase after the placement."""
+
+
 class Simulator:
     """The engine in incremental form: nodes are placed one at a time, in index order.
 
     ``evaluate`` is this class run over a whole placement, so the environment (which
-    places one node per step) and every other caller share one implementation.
+    places one node per step and :meth:`probe` s every location for its observation), the
+    list-scheduling heuristics (which probe every location before placing a node) and
+    every other caller share one implementation of the rules.
 
     Times inside are relative to the end of the migration phase T_mig (the whole
     computation is shifted by T_mig, which grows as migrating nodes are placed);
-    :meth:`result` returns absolute times.
+    :meth:`result` and :meth:`probe` return absolute times.
+
+    ``shared_uplink=False`` is HEFT's classic communication model (every transfer starts
+    when its data is ready; the device uplink is not a shared resource).  It exists for the
+    HEFT heuristic's estimate only; :func:`evaluate` never uses it.
     """
 
-    __slots__ = ("inst", "record", "n_placed", "loc", "t_mig", "free", "uplink_free", "arrival",
+    __slots__ = ("inst", "record", "shared_uplink", "n_placed", "loc", "t_mig", "free", "uplink_free", "arrival",
                  "input_at", "compute_j", "tx_j", "rx_j", "dev_busy", "edge_j", "rel_makespan",
                  "start", "finish", "transfers", "migrations", "max_finish", "tx")
 
-    def __init__(self, inst: Instance, record: bool = False) -> None:
+    def __init__(self, inst: Instance, record: bool = False, *, shared_uplink: bool = True) -> None:
         n = inst.num_nodes
         self.inst = inst
         self.record = record
+        self.shared_uplink = shared_uplink
         self.n_placed = 0
         self.loc = [-1] * n
         self.tx = [0] * n
@@ -205,9 +268,11 @@ class Simulator:
         (used on the device) and power level ``q`` (its uploads); return its relative finish.
 
         ``dests``: the other locations that need its output (ascending), sent right after it
-        finishes: the engine's producer-order uplink.  ``None`` (the environment, which does
-        not know the successors' locations yet) sends an output lazily, when a successor
-        is placed; for a chain the two agree, otherwise the final cost is the engine's."""
+        finishes: the engine's producer-order uplink.  ``None`` (the environment and the
+        list-scheduling heuristics, which do not know the successors' locations yet) sends
+        an output lazily, when a successor is placed, and a sink's output back to the
+        device right away; for a chain the two agree, otherwise the final cost is the
+        engine's."""
         inst = self.inst
         if i != self.n_placed:
             raise ValueError(f"nodes must be placed in index order: expected {self.n_placed}, got {i}")
@@ -245,8 +310,11 @@ class Simulator:
             t = self.input_at.get(k)
             if t is None:  # first source at server k: upload the input at the highest level
                 dur, tj, _, _ = inst.transfer(DEVICE, k, len(powers) - 1, inst.in_bytes)
-                s = self.uplink_free
-                t = self.uplink_free = s + dur
+                if self.shared_uplink:
+                    s = self.uplink_free
+                    t = self.uplink_free = s + dur
+                else:
+                    s, t = 0.0, dur
                 self.tx_j += tj
                 self.input_at[k] = t
                 if self.record:
@@ -277,6 +345,50 @@ class Simulator:
             self.rel_makespan = fin
         return fin
 
+    def probe(self, i: int, k: int, v: int, q: int, dests: Sequence[int] | None = None) -> Probe:
+        """What :meth:`place` with these arguments would give, without placing anything.
+
+        It runs :meth:`place` and undoes it, so a probe follows the engine's rules by
+        construction; the simulator is left exactly as it was."""
+        inst = self.inst
+        if i != self.n_placed:
+            raise ValueError(f"nodes must be placed in index order: expected {self.n_placed}, got {i}")
+        saved = (self.t_mig, self.uplink_free, self.compute_j, self.tx_j, self.rx_j, self.dev_busy,
+                 self.edge_j, self.rel_makespan, self.max_finish, self.free[k])
+        arrival = self.arrival
+        preds = inst.preds[i]
+        if preds:  # the inputs this placement will send to k
+            missing = [p for p in preds if k not in arrival[p]]  # type: ignore[operator]
+            new_input = False
+        else:
+            missing = []
+            new_input = k not in self.input_at
+        if self.record:
+            n_rec = (len(self.transfers), len(self.migrations))
+        energy0 = self.compute_j + self.tx_j + self.rx_j
+
+        self.place(i, k, v, q, dests)
+        t0 = self.t_mig
+        fin = self.finish[i]
+        done = arrival[i].get(DEVICE, fin) if not inst.succs[i] else fin  # type: ignore[union-attr]
+        out = Probe(t0 + self.start[i], t0 + fin, t0 + done, self.compute_j + self.tx_j + self.rx_j - energy0, t0)
+
+        (self.t_mig, self.uplink_free, self.compute_j, self.tx_j, self.rx_j, self.dev_busy,
+         self.edge_j, self.rel_makespan, self.max_finish, self.free[k]) = saved
+        for p in missing:
+            del arrival[p][k]  # type: ignore[index]
+        if new_input:
+            del self.input_at[k]
+        if self.record:
+            del self.transfers[n_rec[0]:]
+            del self.migrations[n_rec[1]:]
+        self.n_placed = i
+        self.loc[i] = -1
+        self.tx[i] = 0
+        self.start[i] = self.finish[i] = 0.0
+        arrival[i] = None
+        return out
+
     def _send(self, i: int, l: int) -> float:
         """Move node ``i``'s output to location ``l``; return its arrival time there."""
         inst = self.inst
@@ -286,7 +398,7 @@ class Simulator:
         size = inst.out_bytes[i]
         is_sink = not inst.succs[i]
         dur, tj, rj, link = inst.transfer(k, l, self.tx[i], size)
-        if k == DEVICE:  # the one shared uplink, in order
+        if k == DEVICE and self.shared_uplink:  # the one shared uplink, in order
             s = self.uplink_free if self.uplink_free > fin else fin
             self.uplink_free = s + dur
         else:
@@ -359,8 +471,3 @@ def evaluate(inst: Instance, placement: Placement | Sequence[int], *, record: bo
         sim.place(i, k, dv[i], tx[i], dests)
     return sim.result()
 
-
-def cost_of(inst: Instance, placement: Placement | Sequence[int]) -> tuple[float, float]:
-    """(makespan_s, device energy_j) without recording the schedule."""
-    r = evaluate(inst, placement, record=False)
-    return r.makespan_s, r.energy_j

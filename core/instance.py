@@ -51,6 +51,8 @@ class Instance:
         n = len(self.names)
         if n == 0:
             raise ValueError("instance has no nodes")
+        if not isinstance(self.system, SystemSnapshot):  # a snapshot validates its numbers when built
+            raise ValueError(f"instance.system must be a SystemSnapshot, got {type(self.system).__name__}")
         if not self.kv_loc:
             self.kv_loc = [-1] * n
         if not self.kv_move_bytes:
@@ -67,16 +69,16 @@ class Instance:
                 if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                     raise ValueError(f"node {self.names[i]!r}: {key} must be finite and >= 0, got {v!r}")
             setattr(self, key, [float(v) for v in values])
-        if not (math.isfinite(self.in_bytes) and self.in_bytes >= 0):
+        if not (isinstance(self.in_bytes, (int, float)) and math.isfinite(self.in_bytes) and self.in_bytes >= 0):
             raise ValueError(f"in_bytes must be finite and >= 0, got {self.in_bytes!r}")
         for i, ps in enumerate(self.preds):
             for p in ps:
-                if not (0 <= p < i):
+                if not (isinstance(p, int) and 0 <= p < i):
                     raise ValueError(f"node {self.names[i]!r}: predecessor index {p} is not earlier in "
                                      "priority order (cycle or unsorted instance)")
         k = self.system.num_locations
         for i, loc in enumerate(self.kv_loc):
-            if not (-1 <= loc < k):
+            if not (isinstance(loc, int) and -1 <= loc < k):
                 raise ValueError(f"node {self.names[i]!r}: kv_loc {loc} is not a location")
         self._compile()
 

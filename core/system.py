@@ -341,6 +341,9 @@ class SystemSnapshot:
             if len(getattr(self, key)) != m:
                 raise ValueError(f"snapshot.{key} has {len(getattr(self, key))} entries for {m} servers")
 
+    def __post_init__(self) -> None:
+        _validate_snapshot(self)
+
     @property
     def num_locations(self) -> int:
         return 1 + len(self.server_flops_per_s)
@@ -350,13 +353,81 @@ class SystemSnapshot:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "SystemSnapshot":
+        if not isinstance(data, Mapping):
+            raise ValueError(f"snapshot: expected a mapping, got {type(data).__name__}")
         data = dict(data)
-        data["device"] = _from_dict(DeviceConfig, data["device"], "device")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"snapshot: unknown key(s) {unknown}")
+        missing = sorted(names - set(data))
+        if missing:
+            raise ValueError(f"snapshot: missing key(s) {missing}")
+        data["device"] = _from_dict(DeviceConfig, data["device"], "snapshot.device")
         return cls(**data)
+
+
+def _validate_snapshot(snap: "SystemSnapshot") -> None:
+    """Check every field of a snapshot where it enters (its constructor, hence JSON loading
+    and :func:`make_snapshot`), and store numbers as floats: a NaN rate or a negative
+    throughput would otherwise give finite wrong times or NaN energies downstream.
+    ValueError names the field, e.g. ``snapshot.uplink_bps[0][2]``.  Instances built
+    from a snapshot (``Instance.with_token_state`` included) do not check it again."""
+    if isinstance(snap.device, Mapping):
+        snap.device = _from_dict(DeviceConfig, snap.device, "snapshot.device")
+    if not isinstance(snap.device, DeviceConfig):
+        raise ValueError(f"snapshot.device must be a DeviceConfig or a mapping, got {type(snap.device).__name__}")
+    m = _length("server_flops_per_s", snap.server_flops_per_s, None)
+    if m < 1:
+        raise ValueError("snapshot.server_flops_per_s needs at least one server")
+    nq = len(snap.device.tx_powers_w)
+    snap.server_flops_per_s = _numbers("server_flops_per_s", snap.server_flops_per_s, m, positive=True)
+    snap.server_mem_bw_bytes_per_s = _numbers("server_mem_bw_bytes_per_s", snap.server_mem_bw_bytes_per_s, m,
+                                              positive=True)
+    snap.server_load = _numbers("server_load", snap.server_load, m, positive=False)
+    for k, rho in enumerate(snap.server_load):
+        if rho >= 1.0:
+            raise ValueError(f"snapshot.server_load[{k}] must lie in [0, 1), got {rho!r}")
+    snap.server_power_w = _numbers("server_power_w", snap.server_power_w, m, positive=False)
+    snap.mem_capacity_bytes = _numbers("mem_capacity_bytes", snap.mem_capacity_bytes, m + 1, positive=False,
+                                       per="location")
+    _length("uplink_bps", snap.uplink_bps, m)
+    snap.uplink_bps = [_numbers(f"uplink_bps[{k}]", rates, nq, positive=True, per="transmit-power level")
+                       for k, rates in enumerate(snap.uplink_bps)]
+    snap.downlink_bps = _numbers("downlink_bps", snap.downlink_bps, m, positive=True)
+    snap.link_latency_s = _numbers("link_latency_s", snap.link_latency_s, m, positive=False)
+    snap.backhaul_bps = _number("backhaul_bps", snap.backhaul_bps, positive=True)
+    snap.backhaul_latency_s = _number("backhaul_latency_s", snap.backhaul_latency_s, positive=False)
+    _length("server_up", snap.server_up, m)
+    for k, up in enumerate(snap.server_up):
+        if not isinstance(up, (bool, np.bool_)):
+            raise ValueError(f"snapshot.server_up[{k}] must be true or false, got {up!r}")
+    snap.server_up = [bool(up) for up in snap.server_up]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _number(name: str, value: Any, *, positive: bool) -> float:
+    """``value`` as a float if it is a finite number > 0 (``positive``) or >= 0; else
+    ValueError naming ``snapshot.<name>``."""
+    if not (_is_number(value) and math.isfinite(value) and (value > 0 if positive else value >= 0)):
+        raise ValueError(f"snapshot.{name} must be finite and {'> 0' if positive else '>= 0'}, got {value!r}")
+    return float(value)
+
+
+def _length(name: str, values: Any, expected: int | None, per: str = "server") -> int:
+    if not isinstance(values, (list, tuple)):
+        raise ValueError(f"snapshot.{name} must be a list, got {type(values).__name__}")
+    if expected is not None and len(values) != expected:
+        raise ValueError(f"snapshot.{name} has {len(values)} entries, expected {expected} (one per {per})")
+    return len(values)
+
+
+def _numbers(name: str, values: Any, expected: int, *, positive: bool, per: str = "server") -> list[float]:
+    _length(name, values, expected, per)
+    return [_number(f"{name}[{i}]", v, positive=positive) for i, v in enumerate(values)]
 
 
 def make_snapshot(scenario: Scenario, *, fading_power: Sequence[float] | None = None,
@@ -394,6 +465,11 @@ def make_snapshot(scenario: Scenario, *, fading_power: Sequence[float] | None = 
                       ("background_users", users)):
         if len(seq) != m:
             raise ValueError(f"{name} has {len(seq)} entries for {m} servers")
+    for k in range(m):
+        if not (_is_number(fading_power[k]) and math.isfinite(fading_power[k]) and fading_power[k] >= 0):
+            raise ValueError(f"fading_power[{k}] must be finite and >= 0, got {fading_power[k]!r}")
+        if not (_is_number(shadowing_db[k]) and math.isfinite(shadowing_db[k])):
+            raise ValueError(f"shadowing_db[{k}] must be finite, got {shadowing_db[k]!r}")
     dev = scenario.device
     up, down, up_w, down_w, caps = [], [], [], [], []
     radios: dict[str, float] = {}

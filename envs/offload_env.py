@@ -12,14 +12,15 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from core.cost import DEVICE, Result, Simulator, evaluate, feasible_locations
+from core.cost import (DEVICE, Result, Simulator, evaluate, fallback_location, feasible_locations, split_fits,
+                       weighted_cost)
 from core.dynamics import DynamicsConfig, MECProcess
 from core.instance import Instance, Placement
 from core.models import load_model_spec
 from core.system import load_scenario, make_snapshot
 from core.tokens import TokenModel
 
-KINDS = ("embed", "block", "attn", "heads", "o_proj", "add", "mlp", "head")
+from .observation import KINDS, NODE_FEATURES, ObservationLayout
 
 
 @dataclass
@@ -131,7 +132,6 @@ class _OffloadBase(gym.Env):
         self._reference_fn = reference_fn
         self._ref_cache: OrderedDict[tuple, tuple[Placement, Result]] = OrderedDict()
         self.ref_solves = 0
-        self.ref_cache_hits = 0
         self.ref_time_s = 0.0
         self.inst: Instance | None = None
 
@@ -145,7 +145,6 @@ class _OffloadBase(gym.Env):
         self.num_tokens = cfg.new_tokens + (1 if cfg.include_prefill else 0)
         self.episode_cost = 0.0
         self.episode_ref_cost = 0.0
-        self.episode_energy_j = 0.0
         if not cfg.include_prefill:  # the prompt's caches start on the device
             self.kv_loc = [DEVICE if kv > 0 else -1 for kv in self.tokens.kv_per_token]
         self.last_result: Result | None = None
@@ -166,7 +165,8 @@ class _OffloadBase(gym.Env):
 
     def cost(self, res: Result) -> float:
         """C = w_T·latency_s + w_E·energy_j."""
-        return self.config.latency_weight * res.makespan_s + self.config.energy_weight * res.energy_j
+        return weighted_cost(res.makespan_s, res.energy_j, w_time_per_s=self.config.latency_weight,
+                             w_energy_per_j=self.config.energy_weight)
 
     def _reference(self, inst: Instance) -> tuple[Placement, Result]:
         key = (tuple(inst.flops), tuple(inst.kv_loc), tuple(inst.kv_move_bytes),
@@ -175,7 +175,6 @@ class _OffloadBase(gym.Env):
         hit = self._ref_cache.get(key)
         if hit is not None:
             self._ref_cache.move_to_end(key)
-            self.ref_cache_hits += 1
             return hit
         cfg = self.config
         t0 = time.perf_counter()
@@ -207,10 +206,8 @@ class _OffloadBase(gym.Env):
                 "cost_ratio": c / self.ref_cost, "placement": list(loc)}
         self.episode_cost += c
         self.episode_ref_cost += self.ref_cost
-        self.episode_energy_j += res.energy_j
         self.last_result = res
         self._last_inst = inst
-        self.last_loc = list(loc)
         # the cache lives where attention ran (a migrated cache moved with it)
         for i, kv in enumerate(self.tokens.kv_per_token):
             if kv > 0:
@@ -317,11 +314,12 @@ class DecoderOffloadEnv(_OffloadBase):
     |-----|-------|-----|-----|------|
     | node | (14,) | 0 | 1 | kind one-hot (embed, block, attn, heads, o_proj, add, mlp, head); log FLOPs /16; log output bytes /10; log weight bytes /12; log KV bytes /12; index / N; layer / L |
     | inputs | (2K+1,) | 0 | 1 | share of this node's input bytes already at each location (K); where its existing KV cache lives (K one-hot + "none") |
-    | locations | (K, 7) | 0 | 1 | up; log uplink bit/s /10 (device 1); log FLOP/s left /16; free memory share this token; processor busy-for / T_ref (clipped); estimated finish of this node there / T_ref (clipped); estimated device energy of this node there / E_ref (clipped) |
+    | locations | (K, 7) | 0 | 1 | up; log uplink bit/s /10 (device 1); log FLOP/s left /16; free memory share this token; processor busy-for after the node's latest input / T_ref (clipped); the engine's probe of placing the node there at the highest levels (``Simulator.probe``): its finish after its latest input / T_ref (clipped), the device energy it adds / E_ref (clipped) |
     | system | (2K+1,) | 0 | 1 | share of all existing KV bytes per location (K + "none"); server load ρ per location (device 0) |
     | progress | (4,) | 0 | 1 | token / tokens; is prefill; context / max context; episode cost / reference cost / 4 (clipped) |
 
-    T_ref and E_ref are the reference's latency and energy for the current token.
+    T_ref and E_ref are the reference's latency and energy for the current token.  Keys,
+    shapes and column names: ``env.unwrapped.layout`` (:class:`envs.observation.ObservationLayout`).
 
     ## Rewards
     With C = w_T·latency_s + w_E·energy_j and the token's DeAOff reference C_ref (its
@@ -356,24 +354,19 @@ class DecoderOffloadEnv(_OffloadBase):
         super().__init__(config, render_mode, reference_fn)
         k = self.num_locations
         self.action_space = spaces.Discrete(k)
-        self.observation_space = spaces.Dict({
-            "node": spaces.Box(0.0, 1.0, (14,), np.float32),
-            "inputs": spaces.Box(0.0, 1.0, (2 * k + 1,), np.float32),
-            "locations": spaces.Box(0.0, 1.0, (k, 7), np.float32),
-            "system": spaces.Box(0.0, 1.0, (2 * k + 1,), np.float32),
-            "progress": spaces.Box(0.0, 1.0, (4,), np.float32),
-        })
-        c = 14 + 2 * k + 1  # where each Dict entry starts in _obs's flat array
-        self._obs_offsets = (14, c, c + 7 * k, c + 7 * k + 2 * k + 1)
+        self.layout = ObservationLayout(k, per_node=True)
+        self.observation_space = self.layout.space()
+        self._kv_here = self.layout.offset("inputs", "kv_here")
         num_layers = self.spec_model.num_layers
         tm = self.tokens
-        self._node_static = np.zeros((self.num_nodes, 14), dtype=np.float32)
+        col = NODE_FEATURES.index
+        self._node_static = np.zeros((self.num_nodes, len(NODE_FEATURES)), dtype=np.float32)
         for i, kind in enumerate(tm.kinds):
             self._node_static[i, KINDS.index(kind)] = 1.0
-            self._node_static[i, 12] = i / max(self.num_nodes - 1, 1)
+            self._node_static[i, col("index")] = i / max(self.num_nodes - 1, 1)
             name = tm.names[i]
             layer = int(name[1:].split(".")[0]) + 1 if name.startswith("L") else (0 if kind == "embed" else num_layers + 1)
-            self._node_static[i, 13] = layer / (num_layers + 1)
+            self._node_static[i, col("layer")] = layer / (num_layers + 1)
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -404,7 +397,7 @@ class DecoderOffloadEnv(_OffloadBase):
         a = int(action)
         invalid = not (0 <= a < self.num_locations and mask[a])
         if invalid:
-            a = DEVICE if mask[DEVICE] else mask.index(True)
+            a = fallback_location(inst, i, self.used)
         self.sim.place(i, a, self._vmax, self._qmax)
         self.used[a] += inst.mem_need[i]
         self.loc[i] = a
@@ -413,7 +406,8 @@ class DecoderOffloadEnv(_OffloadBase):
         terminated = False
         if i + 1 < self.num_nodes:
             t, e = self.sim.partial_cost()
-            c = self.config.latency_weight * t + self.config.energy_weight * e
+            c = weighted_cost(t, e, w_time_per_s=self.config.latency_weight,
+                              w_energy_per_j=self.config.energy_weight)
             rewards["cost"] = -(c - self.partial_cost) / self.ref_cost
             self.partial_cost = c
             self.node = i + 1
@@ -444,12 +438,11 @@ class DecoderOffloadEnv(_OffloadBase):
         (a fresh array every step, so observations a caller keeps are never overwritten)."""
         inst, sim, i = self.inst, self.sim, self.node
         k_all = self.num_locations
-        qmax = self._qmax
         out_bytes = inst.out_bytes
-        flat = list(self._node_rows[i])  # node (14)
+        flat = list(self._node_rows[i])  # node
 
         # where this node's inputs already are, and its cache
-        share = [0.0] * (2 * k_all + 1)
+        share = [0.0] * (2 * k_all + 1)  # the layout's "inputs" parts
         preds = inst.preds[i]
         now = 0.0
         if preds:
@@ -470,57 +463,32 @@ class DecoderOffloadEnv(_OffloadBase):
         else:
             share[DEVICE] = 1.0
         kvl = inst.kv_loc[i]
-        share[k_all + (kvl if kvl >= 0 else k_all)] = 1.0
+        share[self._kv_here + (kvl if kvl >= 0 else k_all)] = 1.0
         flat += share
 
-        # per location: static part, then free memory, busy-for, estimated finish / energy
+        # per location: static part, then free memory, busy-for, and the engine's probe of
+        # placing the node there (its finish after its latest input, the device energy it adds)
         inv_t, inv_e = self._inv_t_ref, self._inv_e_ref
         cap = inst.system.mem_capacity_bytes
         need = inst.mem_need[i]
         used = self.used
         free = sim.free
-        mask = feasible_locations(inst, i, used)  # the solver's feasibility helper
-        kv_move = inst.kv_move_bytes[i]
+        mask = feasible_locations(inst, i, used)
+        now_abs = sim.t_mig + now
+        v, q = self._vmax, self._qmax
         for k in range(k_all):
             ck = cap[k]
             room = ck - used[k] - need
-            ok = mask[k]
             flat += self._loc_static_rows[k]
             mem = room / ck if ck > 0 else 0.0
             mem = 0.0 if mem < 0.0 else (1.0 if mem > 1.0 else mem)
-            if not ok:
+            if not mask[k]:
                 flat += (mem, 1.0, 1.0, 1.0)
                 continue
-            # estimate if placed at k, inputs moved at the highest power level
-            ready = now
-            energy = 0.0
-            if preds:
-                for p in preds:
-                    arr = sim.arrival[p]
-                    t = arr.get(k)
-                    if t is None:
-                        src = sim.loc[p]
-                        dur, tj, rj, _ = inst.transfer(src, k, qmax, out_bytes[p])
-                        t = arr[src] + dur
-                        energy += tj + rj
-                    if t > ready:
-                        ready = t
-            elif k != DEVICE:
-                ready, energy, _, _ = inst.transfer(DEVICE, k, qmax, inst.in_bytes)
-            if kvl >= 0 and kvl != k and kv_move > 0:
-                dur, tj, rj, _ = inst.transfer(kvl, k, qmax, kv_move)
-                ready += dur
-                energy += tj + rj
-            fk = free[k]
-            start = ready if ready > fk else fk
-            if k == DEVICE:
-                finish = start + inst.dev_time[i][self._vmax]
-                energy += inst.dev_energy[i][self._vmax]
-            else:
-                finish = start + inst.srv_time[i][k - 1]
-            busy = (fk - now) * inv_t
-            fin = (finish - now) * inv_t
-            en = energy * inv_e
+            probe = sim.probe(i, k, v, q)
+            busy = (free[k] - now) * inv_t
+            fin = (probe.finish_s - now_abs) * inv_t
+            en = probe.energy_j * inv_e
             flat += (mem, 0.0 if busy < 0.0 else (1.0 if busy > 1.0 else busy),
                      0.0 if fin < 0.0 else (1.0 if fin > 1.0 else fin), 1.0 if en > 1.0 else en)
         flat += self._system_row
@@ -531,10 +499,7 @@ class DecoderOffloadEnv(_OffloadBase):
         else:
             flat[-1] = 0.25
         self._mask = mask
-        arr = np.array(flat, dtype=np.float32)
-        o = self._obs_offsets
-        return {"node": arr[:o[0]], "inputs": arr[o[0]:o[1]], "locations": arr[o[1]:o[2]].reshape(k_all, 7),
-                "system": arr[o[2]:o[3]], "progress": arr[o[3]:]}
+        return self.layout.unflatten(np.array(flat, dtype=np.float32))
 
     def _build_token(self) -> None:
         super()._build_token()
@@ -544,9 +509,10 @@ class DecoderOffloadEnv(_OffloadBase):
         self._inv_e_ref = 1.0 / (self.ref.energy_j if self.ref.energy_j > 1e-12 else 1e-12)
         # the per-token parts of the observation, as Python rows for _obs's flat list
         feats = self._node_static.copy()
-        for col, values, decades in ((8, inst.flops, 16.0), (9, inst.out_bytes, 10.0),
-                                     (10, inst.weight_bytes, 12.0), (11, inst.kv_bytes, 12.0)):
-            feats[:, col] = np.clip(np.log10(1.0 + np.asarray(values)) / decades, 0.0, 1.0)
+        for name, values, decades in (("log_flops", inst.flops, 16.0), ("log_out_bytes", inst.out_bytes, 10.0),
+                                      ("log_weight_bytes", inst.weight_bytes, 12.0),
+                                      ("log_kv_bytes", inst.kv_bytes, 12.0)):
+            feats[:, NODE_FEATURES.index(name)] = np.clip(np.log10(1.0 + np.asarray(values)) / decades, 0.0, 1.0)
         self._node_rows = feats.tolist()
         self._system_row = np.concatenate([self._kv_share(), np.array([0.0] + list(inst.system.server_load),
                                                                       dtype=np.float32)]).tolist()
@@ -595,31 +561,16 @@ class DecoderSplitEnv(_OffloadBase):
         k = self.num_locations
         self.num_servers = k - 1
         self.action_space = spaces.Discrete((self.num_nodes + 1) * self.num_servers)
-        self.observation_space = spaces.Dict({
-            "locations": spaces.Box(0.0, 1.0, (k, 4), np.float32),
-            "system": spaces.Box(0.0, 1.0, (2 * k + 1,), np.float32),
-            "progress": spaces.Box(0.0, 1.0, (4,), np.float32),
-        })
+        self.layout = ObservationLayout(k, per_node=False)
+        self.observation_space = self.layout.space()
 
     def decode_action(self, action: int) -> list[int]:
         p, k = divmod(int(action), self.num_servers)
         return [DEVICE] * p + [k + 1] * (self.num_nodes - p)
 
     def action_masks(self) -> np.ndarray:
-        inst = self.inst
-        cap = inst.system.mem_capacity_bytes
-        need = inst.mem_need
-        n, m = self.num_nodes, self.num_servers
-        prefix = np.concatenate([[0.0], np.cumsum(need)])
-        total = prefix[-1]
-        mask = np.zeros((n + 1, m), dtype=bool)
-        for p in range(n + 1):
-            dev_ok = prefix[p] <= cap[DEVICE] * (1 + 1e-12)
-            for k in range(1, m + 1):
-                rest = total - prefix[p]
-                srv_ok = p == n or (inst.system.server_up[k - 1] and rest <= cap[k] * (1 + 1e-12))
-                mask[p, k - 1] = dev_ok and srv_ok
-        return mask.reshape(-1)
+        """Splits that fit (:func:`core.cost.split_fits`), action a = p·M + (k - 1)."""
+        return np.array(split_fits(self.inst), dtype=bool).reshape(-1)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)

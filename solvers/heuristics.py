@@ -13,14 +13,15 @@ reports is ALWAYS the engine's.
                    are feasible given what is already placed (seeded generator; default
                    seed 0).
 * ``greedy-eft``   per node in index order, the location with the earliest finish time,
-                   given what is placed so far, by an incremental list schedule that follows
-                   the engine's rules (FIFO processors in index order, the one shared uplink
-                   served in order, the token ids uploaded once per server, an output sent
-                   once per destination, downlinks and backhaul uncontended, KV migrations
-                   delaying the whole token).  A sink's finish is when its output is back on
-                   the device.  Outputs are sent when a consumer is placed (the producer's
-                   destinations are not known yet), so on a general DAG the uplink order can
-                   differ from the engine's producer order; on a chain the estimate is exact.
+                   given what is placed so far, as the cost engine itself computes it
+                   (:meth:`core.cost.Simulator.probe`: FIFO processors in index order, the
+                   one shared uplink served in order, the token ids uploaded once per
+                   server, an output sent once per destination, downlinks and backhaul
+                   uncontended, KV migrations delaying the whole token).  A sink's finish
+                   is when its output is back on the device.  Outputs are sent when a
+                   consumer is placed (the producer's destinations are not known yet), so on
+                   a general DAG the uplink order can differ from the engine's producer
+                   order; on a chain the estimate is exact.
 * ``heft``         HEFT (Topcuoglu, Hariri & Wu, IEEE TPDS 2002): nodes by decreasing upward
                    rank (the instance's index order already is that order), each to the
                    processor with the earliest finish time, insertion disabled (processors
@@ -28,7 +29,9 @@ reports is ALWAYS the engine's.
                    transfer costs its duration and links are contention-free (the shared
                    uplink is not modelled); the device is a processor like the others, and
                    a sink's finish includes returning its output to the device (a
-                   device-pinned exit node).  On a chain it coincides with ``greedy-eft``.
+                   device-pinned exit node).  Its estimate is the engine's with the shared
+                   uplink switched off (``Simulator(shared_uplink=False)``).  On a chain it
+                   coincides with ``greedy-eft``.
 * ``neurosurgeon`` Neurosurgeon (Kang et al., ASPLOS 2017): one split point, the first p
                    nodes in index order on the device and the rest on one server; the best
                    (p, server) by engine makespan over p = 0..n (both extremes included)
@@ -47,14 +50,12 @@ from typing import Callable
 
 import numpy as np
 
-from core.cost import DEVICE, Result, evaluate, feasible_locations, location_allowed
+from core.cost import (DEVICE, Result, Simulator, evaluate, feasible_locations, fits_memory, location_allowed,
+                       split_fits)
 from core.instance import Instance, Placement
 
 __all__ = ["HEURISTICS", "run_heuristic", "all_device", "all_edge", "random_placement",
-           "greedy_eft", "heft", "neurosurgeon"]
-
-_TOL = 1 + 1e-12  # the engine's memory tolerance
-
+           "greedy_eft", "heft", "neurosurgeon", "eft_schedule"]
 
 # --------------------------------------------------------------------------- helpers
 def _placement(inst: Instance, loc: list[int]) -> Placement:
@@ -100,7 +101,7 @@ def all_device(inst: Instance, rng: np.random.Generator | int | None = None) -> 
     """Every node on the device (ValueError if the model does not fit its memory)."""
     total = sum(inst.mem_need)
     cap = inst.system.mem_capacity_bytes[DEVICE]
-    if total > cap * _TOL:
+    if not fits_memory(total, cap):
         raise ValueError(f"all-device infeasible: memory exceeded at device: the model needs "
                          f"{_gb(total)} (weights + KV), device capacity {_gb(cap)}")
     return _placement(inst, [DEVICE] * inst.num_nodes)
@@ -112,7 +113,7 @@ def all_edge(inst: Instance, rng: np.random.Generator | int | None = None) -> Pl
     total = sum(inst.mem_need)
     cap = inst.system.mem_capacity_bytes
     up = _up_servers(inst)
-    fit = [k for k in up if total <= cap[k] * _TOL]
+    fit = [k for k in up if fits_memory(total, cap[k])]
     if not fit:
         if not up:
             why = "every edge server is down"
@@ -143,118 +144,36 @@ def random_placement(inst: Instance, rng: np.random.Generator | int | None = Non
 
 
 # --------------------------------------------------------------------------- list scheduling
-class _ListSchedule:
-    """An incremental schedule of nodes placed in index order, at the highest levels.
-
-    ``contention=True`` follows the engine's rules (see :mod:`core.cost`), with outputs sent
-    when a consumer is placed; ``contention=False`` is HEFT's model: every transfer takes
-    its duration and starts when its data is ready (no shared uplink).  Times are relative
-    to the end of the KV-migration phase ``t_mig``, as in the engine."""
-
-    def __init__(self, inst: Instance, contention: bool) -> None:
-        n, K = inst.num_nodes, inst.num_locations
-        self.inst = inst
-        self.contention = contention
-        self.v = len(inst.system.device.freqs_hz) - 1
-        self.q = len(inst.system.device.tx_powers_w) - 1
-        self.loc = [-1] * n
-        self.finish = [0.0] * n
-        self.arrival: list[dict[int, float]] = [{} for _ in range(n)]
-        self.free = [0.0] * K
-        self.uplink_free = 0.0
-        self.input_at: dict[int, float] = {DEVICE: 0.0}
-        self.t_mig = 0.0
-        self.rel_makespan = 0.0
-        self.used = [0.0] * K
-        self.n_placed = 0
-
-    def finish_time(self, i: int, k: int, commit: bool = False) -> float:
-        """Absolute finish of node ``i`` at location ``k`` (a sink: its output back on the
-        device); with ``commit`` the placement is recorded."""
-        inst, q = self.inst, self.q
-        if i != self.n_placed:
-            raise ValueError(f"nodes must be placed in index order: expected {self.n_placed}, got {i}")
-        t_mig = self.t_mig
-        a, size = inst.kv_loc[i], inst.kv_move_bytes[i]
-        if a >= 0 and a != k and size > 0.0:
-            t_mig += inst.transfer(a, k, q, size)[0]
-        uplink = self.uplink_free
-        sends: list[tuple[int, float]] = []
-        new_input = None
-        preds = inst.preds[i]
-        ready = 0.0
-        if preds:
-            for p in preds:
-                t = self.arrival[p].get(k)
-                if t is None:
-                    src = self.loc[p]
-                    dur = inst.transfer(src, k, q, inst.out_bytes[p])[0]
-                    if src == DEVICE and self.contention:
-                        s = uplink if uplink > self.finish[p] else self.finish[p]
-                        t = uplink = s + dur
-                    else:
-                        t = self.finish[p] + dur
-                    sends.append((p, t))
-                if t > ready:
-                    ready = t
-        else:
-            t = self.input_at.get(k)
-            if t is None:  # the token ids, uploaded at the highest power level
-                dur = inst.transfer(DEVICE, k, len(inst.system.device.tx_powers_w) - 1, inst.in_bytes)[0]
-                if self.contention:
-                    t = uplink = uplink + dur
-                else:
-                    t = dur
-                new_input = t
-            ready = t
-        start = ready if ready > self.free[k] else self.free[k]
-        fin = start + (inst.dev_time[i][self.v] if k == DEVICE else inst.srv_time[i][k - 1])
-        done = fin
-        is_sink = not inst.succs[i]
-        if is_sink and k != DEVICE:
-            done = fin + inst.transfer(k, DEVICE, q, inst.out_bytes[i])[0]
-        if commit:
-            self.t_mig = t_mig
-            self.uplink_free = uplink
-            for p, t in sends:
-                self.arrival[p][k] = t
-            if new_input is not None:
-                self.input_at[k] = new_input
-            self.free[k] = fin
-            self.finish[i] = fin
-            self.arrival[i] = {k: fin}
-            self.loc[i] = k
-            self.used[k] += inst.mem_need[i]
-            if is_sink and done > self.rel_makespan:
-                self.rel_makespan = done
-            self.n_placed += 1
-        return t_mig + done
-
-    @property
-    def makespan(self) -> float:
-        """The schedule's own makespan estimate (all nodes placed)."""
-        return self.t_mig + self.rel_makespan
-
-
-def _eft_schedule(inst: Instance, contention: bool, who: str) -> _ListSchedule:
-    sched = _ListSchedule(inst, contention)
+def eft_schedule(inst: Instance, *, shared_uplink: bool = True, who: str = "greedy-eft") -> Simulator:
+    """The list schedule behind ``greedy-eft`` (``shared_uplink=True``, the engine's rules)
+    and ``heft`` (``False``: HEFT's contention-free communication): each node in index
+    order, at the highest levels, goes to the feasible location where it is done earliest
+    (a sink: its output back on the device), ties to the lowest location index.  The
+    candidates are scored with :meth:`core.cost.Simulator.probe`, i.e. by the engine itself
+    with outputs sent lazily (when a consumer is placed).  Returns the simulator: ``.loc``
+    is the placement and ``.partial_cost()`` the schedule's own (makespan, energy)
+    estimate, exact on a chain."""
+    v = len(inst.system.device.freqs_hz) - 1
+    q = len(inst.system.device.tx_powers_w) - 1
+    sim = Simulator(inst, shared_uplink=shared_uplink)
+    used = [0.0] * inst.num_locations
     for i in range(inst.num_nodes):
-        ok = _choices(inst, i, sched.used, who)
-        best = min(ok, key=lambda k: (sched.finish_time(i, k), k))
-        sched.finish_time(i, best, commit=True)
-    return sched
+        best = min(_choices(inst, i, used, who), key=lambda k: (sim.probe(i, k, v, q).done_s, k))
+        sim.place(i, best, v, q)
+        used[best] += inst.mem_need[i]
+    return sim
 
 
 def greedy_eft(inst: Instance, rng: np.random.Generator | int | None = None) -> Placement:
     """Each node, in index order, at the feasible location where it finishes earliest
     (contention-aware list schedule following the engine's rules)."""
-    return _placement(inst, _eft_schedule(inst, True, "greedy-eft").loc)
+    return _placement(inst, eft_schedule(inst, shared_uplink=True, who="greedy-eft").loc)
 
 
 def heft(inst: Instance, rng: np.random.Generator | int | None = None) -> Placement:
     """HEFT: upward-rank order (= index order), earliest finish time, no insertion,
     contention-free communication."""
-    return _placement(inst, _eft_schedule(inst, False, "heft").loc)
+    return _placement(inst, eft_schedule(inst, shared_uplink=False, who="heft").loc)
 
 
 # --------------------------------------------------------------------------- neurosurgeon
@@ -267,10 +186,7 @@ def neurosurgeon(inst: Instance, rng: np.random.Generator | int | None = None) -
     empty = [0.0] * inst.num_locations
     for i in range(n):  # a node that fits nowhere even alone: name it
         _choices(inst, i, empty, "neurosurgeon")
-    prefix = [0.0]
-    for need in inst.mem_need:
-        prefix.append(prefix[-1] + need)
-    total = prefix[-1]
+    total = sum(inst.mem_need)
     best: tuple[float, list[int]] | None = None
 
     def consider(loc: list[int]) -> None:
@@ -279,11 +195,12 @@ def neurosurgeon(inst: Instance, rng: np.random.Generator | int | None = None) -
         if best is None or t < best[0]:
             best = (t, loc)
 
+    fits = split_fits(inst)
     for k in _up_servers(inst):
         for p in range(n):  # p = n is the all-device placement, the same for every server
-            if prefix[p] <= cap[DEVICE] * _TOL and total - prefix[p] <= cap[k] * _TOL:
+            if fits[p][k - 1]:
                 consider([DEVICE] * p + [k] * (n - p))
-    if total <= cap[DEVICE] * _TOL:
+    if fits_memory(total, cap[DEVICE]):
         consider([DEVICE] * n)
     if best is None:
         raise ValueError(f"neurosurgeon infeasible: no split point fits in memory (the model "

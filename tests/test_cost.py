@@ -1,4 +1,4 @@
-"""Tests of the cost engine (envs/cost.py) and of the instances and scenarios it reads.
+"""Tests of the cost engine (core/cost.py) and of the instances and scenarios it reads.
 
 Golden schedules use a toy system with round numbers (``toy_system``):
 
@@ -17,6 +17,7 @@ over the backhaul.  Every value below is a sum of binary fractions, hence exact.
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import networkx as nx
@@ -25,7 +26,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.cost import Simulator, check_memory, evaluate, feasible_locations, memory_use
+from core.cost import (Simulator, check_memory, evaluate, fallback_location, feasible_locations, memory_use,
+                       split_fits)
 from core.dag import build_dag, validate_dag
 from core.instance import Instance, Placement, make_instance
 from core.system import (DeviceConfig, SystemSnapshot, list_scenarios, load_scenario, make_snapshot,
@@ -497,6 +499,55 @@ def test_incremental_simulator_agrees(case, as_chain):
         assert lazy.partial_cost() == pytest.approx((res.makespan_s, res.energy_j), rel=1e-12)
 
 
+def sim_state(sim: Simulator) -> dict:
+    """Every slot of a simulator except its instance, deep-copied (to compare states)."""
+    return {name: copy.deepcopy(getattr(sim, name)) for name in Simulator.__slots__ if name != "inst"}
+
+
+@settings(max_examples=100, deadline=None)
+@given(instance_and_placement(), st.booleans(), st.booleans(), st.booleans())
+def test_probe_is_place_then_read_and_changes_nothing(case, lazy, record, shared_uplink):
+    """Before each node is placed, probing every location (at random levels) leaves the
+    simulator exactly as it was, and each probe equals what placing it there gives:
+    start / finish / done (a sink: its output on the device) shifted by the migration
+    phase, the migration phase's end, and the device energy added (compute + transmit +
+    receive), all bit-for-bit."""
+    inst, pl = case
+    dv, tx = pl.levels(inst)
+    sim = Simulator(inst, record, shared_uplink=shared_uplink)
+    for i in range(inst.num_nodes):
+        before = sim_state(sim)
+        for k in range(inst.num_locations):
+            dests = None if lazy else sorted({pl.loc[j] for j in inst.succs[i]} - {k}) if inst.succs[i] \
+                else ([0] if k else [])
+            probe = sim.probe(i, k, dv[i], tx[i], dests)
+            assert sim_state(sim) == before
+            placed = copy.deepcopy(sim)
+            placed.place(i, k, dv[i], tx[i], dests)
+            t0 = placed.t_mig
+            done = placed.arrival[i].get(0, placed.finish[i]) if not inst.succs[i] else placed.finish[i]
+            energy = (placed.compute_j + placed.tx_j + placed.rx_j) - (sim.compute_j + sim.tx_j + sim.rx_j)
+            assert probe == (t0 + placed.start[i], t0 + placed.finish[i], t0 + done, energy, t0)
+        k = pl.loc[i]
+        sim.place(i, k, dv[i], tx[i], None if lazy else sorted({pl.loc[j] for j in inst.succs[i]} - {k})
+                  if inst.succs[i] else ([0] if k else []))
+    with pytest.raises(ValueError, match="index order"):
+        sim.probe(0, 0, 0, 0)
+
+
+def test_golden_probe():
+    """Hand-worked probe on the toy system (see the module docstring): chain a (1e12 FLOPs)
+    -> b (1e12 FLOPs), 1 MB outputs, a on the device (0-1 s, 1 J).  Probing b on edge1 at
+    the highest levels: a's output goes up 1-2 s (0.5 J), b runs 2-2.25 s, its output
+    comes back 2.25-2.75 s (0.2 W · 0.5 s = 0.1 J received): done 2.75 s, 0.6 J.  On the
+    device: 1-2 s, 1 J, done 2 s."""
+    inst = toy_instance("ab", [T, T], [MB, MB], [[], [0]])
+    sim = Simulator(inst)
+    sim.place(0, 0, 1, 1)
+    assert sim.probe(1, 1, 1, 1) == (2.0, 2.25, 2.75, pytest.approx(0.6, abs=1e-15), 0.0)
+    assert sim.probe(1, 0, 1, 1) == (1.0, 2.0, 2.0, pytest.approx(1.0, abs=1e-15), 0.0)
+
+
 def test_partial_cost_and_unplaced():
     """After the last node, partial_cost is the final (makespan, energy); result() before then
     names how many nodes are unplaced; nodes must be placed in index order."""
@@ -521,6 +572,27 @@ def test_memory_helpers():
     assert feasible_locations(inst, 1, [4e9, 0.0, 0.0]) == [False, True, True]
     down = toy_instance("ab", [T, T], [MB, MB], [[], [0]], system=toy_system(server_up=(True, False)))
     assert feasible_locations(down, 0, [0.0, 0.0, 0.0]) == [True, True, False]
+
+
+def test_golden_fallback_location():
+    """Device when it can take the node, else the first feasible server, else an error
+    naming the node.  Node b needs 2 GB; device 5 GB, edge1 2 GB, edge2 1e12 B."""
+    inst = toy_instance("ab", [T, T], [MB, MB], [[], [0]], weight_bytes=[3e9, 2e9],
+                        system=toy_system(mem=(5e9, 2e9, 1e12)))
+    assert fallback_location(inst, 1, [0.0, 0.0, 0.0]) == 0
+    assert fallback_location(inst, 1, [4e9, 0.0, 0.0]) == 1
+    assert fallback_location(inst, 1, [4e9, 1e9, 0.0]) == 2
+    with pytest.raises(ValueError, match="node 'b' has no feasible location"):
+        fallback_location(inst, 1, [4e9, 1e9, 1e12])
+
+
+def test_golden_split_fits():
+    """Chain a, b, c of 2, 2, 1 GB; device 4 GB, edge1 3 GB, edge2 down.  Prefix p on the
+    device: p = 0 (0 | 5 GB) fits nowhere; p = 1 (2 | 3) fits edge1; p = 2 (4 | 1) fits
+    edge1; p = 3 (5 GB on the device) does not fit; edge2 never (down)."""
+    inst = toy_instance("abc", [T, T, T], [MB, MB, MB], [[], [0], [1]], weight_bytes=[2e9, 2e9, 1e9],
+                        system=toy_system(mem=(4e9, 3e9, 1e12), server_up=(True, False)))
+    assert split_fits(inst) == [[False, False], [True, False], [True, False], [False, False]]
 
 
 # --------------------------------------------------------------------------- bad inputs
