@@ -328,20 +328,6 @@ class SystemSnapshot:
     """Connected-mode radio power included in ``device.idle_power_w`` (reported, not added again)."""
 
     def __post_init__(self) -> None:
-        m = len(self.server_flops_per_s)
-        if self.uplink_power_w is None:
-            self.uplink_power_w = [list(self.device.tx_powers_w) for _ in range(m)]
-        if self.downlink_power_w is None:
-            self.downlink_power_w = [self.device.rx_power_w] * m
-        if self.server_load_model is None:
-            self.server_load_model = ["time-sliced"] * m
-        if self.server_background_users is None:
-            self.server_background_users = [0] * m
-        for key in ("uplink_power_w", "downlink_power_w", "server_load_model", "server_background_users"):
-            if len(getattr(self, key)) != m:
-                raise ValueError(f"snapshot.{key} has {len(getattr(self, key))} entries for {m} servers")
-
-    def __post_init__(self) -> None:
         _validate_snapshot(self)
 
     @property
@@ -360,7 +346,9 @@ class SystemSnapshot:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"snapshot: unknown key(s) {unknown}")
-        missing = sorted(names - set(data))
+        required = {f.name for f in dataclasses.fields(cls)
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+        missing = sorted(required - set(data))
         if missing:
             raise ValueError(f"snapshot: missing key(s) {missing}")
         data["device"] = _from_dict(DeviceConfig, data["device"], "snapshot.device")
@@ -403,6 +391,30 @@ def _validate_snapshot(snap: "SystemSnapshot") -> None:
         if not isinstance(up, (bool, np.bool_)):
             raise ValueError(f"snapshot.server_up[{k}] must be true or false, got {up!r}")
     snap.server_up = [bool(up) for up in snap.server_up]
+    # radio and load-model fields (None: the generic radio and the time-sliced load model)
+    if snap.uplink_power_w is None:
+        snap.uplink_power_w = [list(snap.device.tx_powers_w) for _ in range(m)]
+    if snap.downlink_power_w is None:
+        snap.downlink_power_w = [snap.device.rx_power_w] * m
+    if snap.server_load_model is None:
+        snap.server_load_model = ["time-sliced"] * m
+    if snap.server_background_users is None:
+        snap.server_background_users = [0] * m
+    _length("uplink_power_w", snap.uplink_power_w, m)
+    snap.uplink_power_w = [_numbers(f"uplink_power_w[{k}]", powers, nq, positive=False, per="transmit-power level")
+                           for k, powers in enumerate(snap.uplink_power_w)]
+    snap.downlink_power_w = _numbers("downlink_power_w", snap.downlink_power_w, m, positive=False)
+    from .load import LOAD_MODELS
+    _length("server_load_model", snap.server_load_model, m)
+    for k, model in enumerate(snap.server_load_model):
+        if model not in LOAD_MODELS:
+            raise ValueError(f"snapshot.server_load_model[{k}] must be one of {list(LOAD_MODELS)}, got {model!r}")
+    _length("server_background_users", snap.server_background_users, m)
+    for k, users in enumerate(snap.server_background_users):
+        if not (_is_number(users) and float(users).is_integer() and users >= 0):
+            raise ValueError(f"snapshot.server_background_users[{k}] must be an integer >= 0, got {users!r}")
+    snap.server_background_users = [int(u) for u in snap.server_background_users]
+    snap.radio_wait_power_w = _number("radio_wait_power_w", snap.radio_wait_power_w, positive=False)
 
 
 def _is_number(value: Any) -> bool:
