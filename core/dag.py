@@ -45,12 +45,12 @@ Node attributes
                   activations and residual adds are not counted: O(tokens·d), negligible;
                   embedding lookup = 0)
 ``weight_bytes``  params × effective weight width (memory footprint of the weights):
-                  ``WEIGHT_BYTES_PER_PARAM`` = fp16 2, int8 (Q8_0) 34/32, int4 (Q4_0 /
-                  q4f16) 18/32 bytes, i.e. 16, 8.5 and 4.5 bits per weight: quantised
+                  ``WEIGHT_BYTES_PER_PARAM`` = fp16 2, int8 (Q8_0) 34/32, int4 (Q4_0)
+                  18/32 bytes, i.e. 16, 8.5 and 4.5 bits per weight: quantised
                   weights carry one fp16 scale per block of 32.  Activations and the KV
                   cache use the nominal ``PRECISION_BYTES`` width of ``act_dtype`` /
-                  ``kv_dtype`` (fp16 by default, as in llama.cpp's default f16 cache and
-                  MLC's q4f16 formats; a quantised cache's scales are not counted)
+                  ``kv_dtype`` (fp16 by default: weight-only quantisation; with an int8 /
+                  int4 cache its block scales are not counted)
 ``out_bytes``     bytes each successor receives: tokens·width·act (width d; a head group
                   sends its h/G·d_h attention outputs; the head sends a 4-byte token id)
 ``kv_bytes``      KV cache held after this step (attention nodes): 2·h_kv_share·d_h·kv·ctx
@@ -85,9 +85,9 @@ PRECISION_BYTES = {"fp16": 2.0, "int8": 1.0, "int4": 0.5}
 #                -> 8.5 bits per weight
 #   block_q4_0 = one fp16 scale + 32 4-bit quants     = 2 + 16 = 18 bytes per 32 weights
 #                -> 4.5 bits per weight
-# MLC-LLM's q4f16 formats (the jetson-containers calibration point) likewise keep one
-# fp16 scale per group of 32 int4 weights: 4.5 bits per weight.  "int8" here means Q8_0
-# and "int4" means Q4_0 / q4f16; fp16 weights carry no scales.
+# "int8" here means the Q8_0 layout and "int4" the Q4_0 layout; other 4-bit formats (such
+# as MLC-LLM's q4f16 of the Jetson calibration point) are modelled with the same 4.5 bits.
+# fp16 weights carry no scales.
 WEIGHT_BYTES_PER_PARAM = {"fp16": 2.0, "int8": 34.0 / 32.0, "int4": 18.0 / 32.0}
 TOKEN_ID_BYTES = 4  # int32 token ids (input and the head's sampled output)
 
