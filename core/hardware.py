@@ -309,6 +309,9 @@ def load_profile(name_or_path: str | Path | HardwareProfile) -> HardwareProfile:
 
 # --------------------------------------------------------------------------- predict
 PHASES = ("decode", "prefill")
+_IDEAL_LINK = {"latency_s": 0.0, "distance_km": 0.01, "uplink_bandwidth_hz": 100e6, "downlink_bandwidth_hz": 100e6}
+"""The link of predict's edge server: no fixed latency and a Shannon rate of ~2 Gb/s, so
+that the token ids and the returned token cost microseconds (reported as ``transfer_s``)."""
 
 
 def predict(hardware: str | Path | HardwareProfile, model: Any, weight_dtype: str = "fp16",
@@ -317,9 +320,10 @@ def predict(hardware: str | Path | HardwareProfile, model: Any, weight_dtype: st
     """The model entirely on ``hardware``, costed by the engine.
 
     A phone profile becomes the device and the placement is all-device; an edge profile
-    becomes server 1 (no background load, no fixed link latency) and the placement is
-    all-on-server, so the makespan also holds the upload of the token ids and the return
-    of the sampled token (reported as ``transfer_s``).  ``tokens`` is the context length
+    becomes server 1 (no background load) and the placement is
+    all-on-server over an idealised link (``_IDEAL_LINK``), so the makespan also holds
+    the upload of the token ids and the return of the sampled token (``transfer_s``,
+    microseconds).  ``tokens`` is the context length
     for decode and the prompt length for prefill.  Memory is reported, not enforced
     (``fits_memory``): the time of a model that does not fit is still given.
     """
@@ -348,7 +352,7 @@ def predict(hardware: str | Path | HardwareProfile, model: Any, weight_dtype: st
                             device=DeviceConfig(hardware=prof.ref or None, **prof.device_fields()))
     else:
         scenario = Scenario(name=f"predict-{prof.name}", servers=[
-            ServerConfig(hardware=prof.ref or None, latency_s=0.0, **prof.server_fields())])
+            ServerConfig(hardware=prof.ref or None, **_IDEAL_LINK, **prof.server_fields())])
     inst = make_instance(graph, make_snapshot(scenario))
     where = 0 if on_device else 1
     placement = Placement([where] * inst.num_nodes)
