@@ -63,7 +63,10 @@ def load_points(path: Path = CALIBRATION_FILE) -> list[CalibrationPoint]:
             raise ValueError(f"{where}.measured_tokens_per_s: must be > 0, got {measured!r}")
         if not isinstance(entry["fit"], bool):
             raise ValueError(f"{where}.fit: expected true or false")
-        points.append(CalibrationPoint(entry["name"], entry["hardware"], entry["model"], entry["weight_dtype"],
+        model = entry["model"]
+        if model.endswith(".json") and not Path(model).is_absolute():  # a config.json beside the catalogue
+            model = str(path.parent / model)
+        points.append(CalibrationPoint(entry["name"], entry["hardware"], model, entry["weight_dtype"],
                                        entry["phase"], tokens, measured, entry["fit"], entry["source"]))
     names = [p.name for p in points]
     if len(set(names)) != len(names):
