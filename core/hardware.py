@@ -40,6 +40,7 @@ phase and class, as today, the fit reproduces those points exactly; the other po
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +67,8 @@ _DEFAULT_MARKERS = ("not found", "class default", "no own measurement")
 
 @dataclass(frozen=True)
 class HardwareProfile:
-    """One resolved catalogue entry (class defaults filled in); see the module docstring."""
+    """One resolved catalogue entry (class defaults filled in); see the module docstring.
+    Loaded profiles are cached and shared: treat them as read-only."""
 
     name: str
     hw_class: str
@@ -103,13 +105,13 @@ class HardwareProfile:
         """The :class:`core.system.DeviceConfig` fields this profile sets."""
         freqs = self.dvfs_freqs_hz or (NOMINAL_FREQ_HZ,)
         f_max = freqs[-1]
-        dynamic_w = max(self.active_power_w - self.idle_power_w, 0.0)
+        dynamic_w = self.active_power_w - self.idle_power_w  # > 0: checked by parse_profile
         return {"freqs_hz": tuple(freqs), "flops_per_cycle": self.compute_flops_per_s / f_max,
                 "flops_fraction": self.prefill_flops_fraction,
                 "mem_bw_bytes_per_s": self.mem_bw_bytes_per_s, "mem_bw_fraction": self.decode_bw_fraction,
                 "mem_capacity_bytes": self.mem_capacity_bytes,
                 # power at the top level while computing: κ·f²·(cycles/s) = κ·f³·fraction
-                "kappa": dynamic_w / (f_max ** 3 * self.prefill_flops_fraction) if dynamic_w > 0 else 1e-60,
+                "kappa": dynamic_w / (f_max ** 3 * self.prefill_flops_fraction),
                 "idle_power_w": self.idle_power_w}
 
     def server_fields(self) -> dict[str, Any]:
@@ -236,6 +238,20 @@ def _parse_fields(data: Mapping[str, Any], where: str, allow_null: bool) -> tupl
 
 def load_classes(path: Path = CLASSES_FILE) -> dict[str, dict[str, Any]]:
     """Class defaults: {class: {"values": ..., "sources": ...}} (see classes.yaml)."""
+    return _load_classes_cached(str(path), _mtime(path))
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return -1
+
+
+@functools.lru_cache(maxsize=64)
+def _load_classes_cached(path_str: str, mtime_ns: int) -> dict[str, dict[str, Any]]:
+    # cached per file version: scenarios and the environment build configs often (read-only result)
+    path = Path(path_str)
     data = _read_yaml(path, "hardware classes")
     if not isinstance(data, Mapping) or set(data) != set(CLASSES):
         raise ValueError(f"{path}: expected exactly the classes {list(CLASSES)}")
@@ -292,6 +308,9 @@ def parse_profile(data: Any, where: str = "hardware profile", ref: str = "",
         if values[key] is None and cls["values"][key] is not None:
             values[key] = cls["values"][key]
             defaulted.append(key)
+    if not values["active_power_w"] > values["idle_power_w"]:
+        raise ValueError(f"{where}: active_power_w ({values['active_power_w']}) must exceed idle_power_w "
+                         f"({values['idle_power_w']})")
     return HardwareProfile(name=data["name"], hw_class=data["class"], description=data["description"],
                            sources=sources, class_defaults=tuple(defaulted), ref=ref or data["name"],
                            **values)
@@ -304,6 +323,12 @@ def load_profile(name_or_path: str | Path | HardwareProfile) -> HardwareProfile:
     if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
         raise ValueError(f"hardware must be a profile name or a YAML path, got {name_or_path!r}")
     path, ref = _resolve_path(name_or_path)
+    return _load_profile_cached(str(path), ref, _mtime(path), _mtime(CLASSES_FILE))
+
+
+@functools.lru_cache(maxsize=256)
+def _load_profile_cached(path_str: str, ref: str, mtime_ns: int, classes_mtime_ns: int) -> HardwareProfile:
+    path = Path(path_str)
     return parse_profile(_read_yaml(path, "hardware profile"), where=f"hardware profile {path.name}", ref=ref)
 
 

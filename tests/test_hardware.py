@@ -145,6 +145,13 @@ def test_structural_errors():
         parse_profile(data)
 
 
+def test_active_power_must_exceed_idle():
+    data = _raw()
+    data["idle_power_w"] = {"value": 70.0, "source": "test"}
+    with pytest.raises(ValueError, match="active_power_w"):
+        parse_profile(data)
+
+
 def test_null_value_takes_the_class_default():
     data = _raw()
     data["mem_bw_bytes_per_s"] = {"value": None, "source": "not found; class default"}
