@@ -44,7 +44,13 @@ Node attributes
 ``flops``         matmul FLOPs of one execution (multiply-add = 2; biases, norms, softmax,
                   activations and residual adds are not counted: O(tokens·d), negligible;
                   embedding lookup = 0)
-``weight_bytes``  params × weight width (memory footprint of the weights)
+``weight_bytes``  params × effective weight width (memory footprint of the weights):
+                  ``WEIGHT_BYTES_PER_PARAM`` = fp16 2, int8 (Q8_0) 34/32, int4 (Q4_0)
+                  18/32 bytes, i.e. 16, 8.5 and 4.5 bits per weight: quantised
+                  weights carry one fp16 scale per block of 32.  Activations and the KV
+                  cache use the nominal ``PRECISION_BYTES`` width of ``act_dtype`` /
+                  ``kv_dtype`` (fp16 by default: weight-only quantisation; with an int8 /
+                  int4 cache its block scales are not counted)
 ``out_bytes``     bytes each successor receives: tokens·width·act (width d; a head group
                   sends its h/G·d_h attention outputs; the head sends a 4-byte token id)
 ``kv_bytes``      KV cache held after this step (attention nodes): 2·h_kv_share·d_h·kv·ctx
@@ -69,8 +75,20 @@ import networkx as nx
 
 from .models import ModelSpec, load_model_spec
 
-# bytes per element (docs/system-model.md §1: fp16 b = 2, int8 1, int4 0.5)
+# Nominal bytes per element (fp16 b = 2, int8 1, int4 0.5): the width of activations and
+# of the KV cache, which are stored element by element without block scales.
 PRECISION_BYTES = {"fp16": 2.0, "int8": 1.0, "int4": 0.5}
+
+# Effective bytes per WEIGHT: quantised weights carry their block scales.  Layout of the
+# llama.cpp / ggml blocks (ggml/src/ggml-common.h, github.com/ggml-org/llama.cpp):
+#   block_q8_0 = one fp16 scale + 32 int8 quants      = 2 + 32 = 34 bytes per 32 weights
+#                -> 8.5 bits per weight
+#   block_q4_0 = one fp16 scale + 32 4-bit quants     = 2 + 16 = 18 bytes per 32 weights
+#                -> 4.5 bits per weight
+# "int8" here means the Q8_0 layout and "int4" the Q4_0 layout; other 4-bit formats (such
+# as MLC-LLM's q4f16 of the Jetson calibration point) are modelled with the same 4.5 bits.
+# fp16 weights carry no scales.
+WEIGHT_BYTES_PER_PARAM = {"fp16": 2.0, "int8": 34.0 / 32.0, "int4": 18.0 / 32.0}
 TOKEN_ID_BYTES = 4  # int32 token ids (input and the head's sampled output)
 
 GRANULARITIES = ("block", "sublayer", "head")
@@ -81,10 +99,10 @@ NUMERIC_ATTRS = ("flops", "weight_bytes", "out_bytes", "kv_bytes", "mem_bytes", 
                  "shared_params")
 
 
-def _dtype(name: str, role: str) -> float:
-    if name not in PRECISION_BYTES:
-        raise ValueError(f"unknown {role} {name!r}; expected one of {sorted(PRECISION_BYTES)}")
-    return PRECISION_BYTES[name]
+def _dtype(name: str, role: str, table: dict[str, float] = PRECISION_BYTES) -> float:
+    if name not in table:
+        raise ValueError(f"unknown {role} {name!r}; expected one of {sorted(table)}")
+    return table[name]
 
 
 def _pos_int(value: Any, name: str) -> int:
@@ -104,7 +122,7 @@ def build_dag(spec: ModelSpec | str, granularity: str = "block", phase: str = "d
         raise ValueError(f"unknown granularity {granularity!r}; expected one of {GRANULARITIES}")
     if phase not in PHASES:
         raise ValueError(f"unknown phase {phase!r}; expected one of {PHASES}")
-    w = _dtype(weight_dtype, "weight_dtype")
+    w = _dtype(weight_dtype, "weight_dtype", WEIGHT_BYTES_PER_PARAM)  # effective, scales included
     a = _dtype(act_dtype, "act_dtype")
     kv_dtype = act_dtype if kv_dtype is None else kv_dtype
     kvb = _dtype(kv_dtype, "kv_dtype")

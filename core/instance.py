@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 import networkx as nx
 import numpy as np
 
-from .load import batched_step_time_s
+from .load import batched_step_time_s, roofline_time_s
 from .system import SystemSnapshot
 
 NODE_FIELDS = ("flops", "mem_bytes", "weight_bytes", "out_bytes", "kv_bytes")
@@ -123,14 +123,17 @@ class Instance:
         self.succs = succ
         self.sinks = [i for i in range(n) if not succ[i]]
         self.sources = [i for i in range(n) if not self.preds[i]]
-        # Roofline time = max(FLOPs / throughput, bytes / bandwidth) (arXiv 2402.16363).
-        self.dev_time = [[max(self.flops[i] / (f * d.flops_per_cycle), self.mem_bytes[i] / d.mem_bw_bytes_per_s)
-                          for f in d.freqs_hz] for i in range(n)]
+        # One roofline for the device and the servers (``roofline_time_s``), with the rates
+        # they achieve: device f·FLOPs-per-cycle·flops_fraction and bandwidth·mem_bw_fraction;
+        # server k the snapshot's (1-ρ)·peak·fraction.
+        dev_bw = d.mem_bw_bytes_per_s * d.mem_bw_fraction
+        self.dev_time = [[roofline_time_s(self.flops[i], self.mem_bytes[i], f * d.flops_per_cycle * d.flops_fraction,
+                                          dev_bw) for f in d.freqs_hz] for i in range(n)]
         # E = κ·f²·cycles (LODCO) + DRAM energy per byte moved.
         self.dev_energy = [[d.kappa * f * f * self.flops[i] / d.flops_per_cycle + d.dram_j_per_byte * self.mem_bytes[i]
                             for f in d.freqs_hz] for i in range(n)]
-        self.srv_time = [[max(self.flops[i] / s.server_flops_per_s[k], self.mem_bytes[i] / s.server_mem_bw_bytes_per_s[k])
-                          for k in range(m)] for i in range(n)]
+        self.srv_time = [[roofline_time_s(self.flops[i], self.mem_bytes[i], s.server_flops_per_s[k],
+                                          s.server_mem_bw_bytes_per_s[k]) for k in range(m)] for i in range(n)]
         for k in range(m):  # batched servers: the layer joins a batch step (core.load)
             if s.server_load_model[k] == "batched":
                 b = s.server_background_users[k]
@@ -335,8 +338,10 @@ def priority_order(graph: nx.DiGraph, system: SystemSnapshot) -> list[str]:
     rank: dict[str, float] = {}
     for name in reversed(topo):
         a = graph.nodes[name]
-        times = [max(a["flops"] / (d.freqs_hz[-1] * d.flops_per_cycle), a.get("mem_bytes", a["weight_bytes"]) / d.mem_bw_bytes_per_s)]
-        times += [max(a["flops"] / system.server_flops_per_s[k], a.get("mem_bytes", a["weight_bytes"]) / system.server_mem_bw_bytes_per_s[k])
+        mem = a.get("mem_bytes", a["weight_bytes"])
+        times = [roofline_time_s(a["flops"], mem, d.freqs_hz[-1] * d.flops_per_cycle * d.flops_fraction,
+                                 d.mem_bw_bytes_per_s * d.mem_bw_fraction)]
+        times += [roofline_time_s(a["flops"], mem, system.server_flops_per_s[k], system.server_mem_bw_bytes_per_s[k])
                   for k in range(m)]
         comm = a["out_bytes"] * 8.0 / mean_rate
         rank[name] = float(np.mean(times)) + max((comm + rank[s] for s in graph.successors(name)), default=0.0)

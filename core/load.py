@@ -64,6 +64,14 @@ def time_sliced_time_s(flops: float, mem_bytes: float, load: float, peak_flops: 
     return max(flops / ((1.0 - load) * peak_flops), mem_bytes / ((1.0 - load) * mem_bw_bytes_per_s))
 
 
+def roofline_time_s(flops: float, mem_bytes: float, flops_per_s: float, mem_bw_bytes_per_s: float) -> float:
+    """Compute time of one node on one processor: max(FLOPs / FLOP rate, bytes / bandwidth)
+    ("LLM Inference Unveiled", arXiv 2402.16363), with the rates the processor achieves
+    (peak × achieved fraction × share left by background load).  The one home of the rule:
+    the device, the servers (time-sliced and batched) and the priority order all call it."""
+    return max(flops / flops_per_s, mem_bytes / mem_bw_bytes_per_s)
+
+
 def batched_step_time_s(flops: float, weight_bytes: float, mem_bytes: float, background_users: int,
                         peak_flops: float, mem_bw_bytes_per_s: float) -> float:
     """t = max(F·(B+1)/peak, (W + U·(B+1))/bw), W = min(weight_bytes, mem_bytes), U = M − W."""
@@ -75,7 +83,7 @@ def batched_step_time_s(flops: float, weight_bytes: float, mem_bytes: float, bac
     batch = int(background_users) + 1
     shared = min(weight_bytes, mem_bytes)
     per_user = mem_bytes - shared
-    return max(flops * batch / peak_flops, (shared + per_user * batch) / mem_bw_bytes_per_s)
+    return roofline_time_s(flops * batch, shared + per_user * batch, peak_flops, mem_bw_bytes_per_s)
 
 
 def per_user_memory_bytes(capacity_bytes: float, resident_weight_bytes: float, background_users: int,

@@ -62,32 +62,75 @@ def _check_nonneg(owner: str, **values: float) -> None:
             raise ValueError(f"{owner}.{key} must be a finite number >= 0, got {value!r}")
 
 
+def _check_fraction(owner: str, **values: float) -> None:
+    for key, value in values.items():
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= 1):
+            raise ValueError(f"{owner}.{key} must be a fraction in (0, 1], got {value!r}")
+
+
+def _fill_hardware(cfg: Any, owner: str, defaults: Mapping[str, Any], fields_method: str) -> None:
+    """Fill the *hardware* fields left at None: from the profile ``cfg.hardware`` if set,
+    else from ``defaults``.  Explicit values are kept (they override the profile)."""
+    from .hardware import load_profile  # local: hardware imports nothing from here
+
+    source: Mapping[str, Any] = defaults
+    if cfg.hardware is not None:
+        if not isinstance(cfg.hardware, str) or not cfg.hardware.strip():
+            raise ValueError(f"{owner}.hardware must be a profile name or YAML path, got {cfg.hardware!r}")
+        try:
+            source = getattr(load_profile(cfg.hardware), fields_method)()
+        except (ValueError, FileNotFoundError) as exc:
+            raise ValueError(f"{owner}.hardware: {exc}") from None
+    for key, default in defaults.items():
+        if getattr(cfg, key) is None:
+            setattr(cfg, key, source.get(key, default))
+
+
 @dataclass
 class DeviceConfig:
-    """The mobile device (a Jetson-Orin-Nano-class SoC; sources: docs/system-model.md §5)."""
+    """The mobile device (a Jetson-Orin-Nano-class SoC, docs/system-model.md §5), or a hardware
+    profile of the catalogue (``hardware``, see :mod:`core.hardware`).
 
-    freqs_hz: tuple[float, ...] = (0.4e9, 0.7e9, 1.0e9, 1.3e9)
-    """DVFS frequency levels, ascending; the last is the default (highest)."""
-    flops_per_cycle: float = 8192.0
-    """Peak FLOPs per clock: 8192 × 1.3 GHz ≈ 10.6 TFLOP/s fp16 (Orin-class vendor figure ~10)."""
-    mem_bw_bytes_per_s: float = 68e9
-    """DRAM bandwidth, 68 GB/s (Orin Nano vendor figure)."""
-    mem_capacity_bytes: float = 6e9
-    """Memory the app may use for weights + KV cache (an 8 GB phone keeps ~2 GB for the OS)."""
-    kappa: float = 1e-27
-    """Effective switched capacitance: E = κ·f²·cycles.  1e-27 lies in the range of
-    LODCO (arXiv 1605.05488) and LyDROO (arXiv 2010.01370) and gives ≈2.2 W at 1.3 GHz, a
-    phone-NPU envelope (docs/system-model.md §4)."""
+    Fields marked *hardware* are filled from the profile when ``hardware`` is set; a value
+    given explicitly (not None) overrides the profile's.  Without ``hardware`` they take
+    the defaults below."""
+
+    freqs_hz: tuple[float, ...] | None = None
+    """*hardware* DVFS frequency levels, ascending; the last is the default (highest).
+    Default (0.4, 0.7, 1.0, 1.3) GHz."""
+    flops_per_cycle: float | None = None
+    """*hardware* Peak FLOPs per clock: default 8192 × 1.3 GHz ≈ 10.6 TFLOP/s fp16
+    (Orin-class vendor figure ~10)."""
+    mem_bw_bytes_per_s: float | None = None
+    """*hardware* Peak DRAM bandwidth, default 68 GB/s (Orin Nano vendor figure)."""
+    mem_capacity_bytes: float | None = None
+    """*hardware* Memory the app may use for weights + KV cache, default 6 GB (an 8 GB
+    phone keeps ~2 GB for the OS)."""
+    kappa: float | None = None
+    """*hardware* Effective switched capacitance: E = κ·f²·cycles.  Default 1e-27, in the
+    range of LODCO (arXiv 1605.05488) and LyDROO (arXiv 2010.01370), ≈2.2 W at 1.3 GHz, a phone-NPU envelope."""
     dram_j_per_byte: float = 40e-12
     """DRAM access energy, ≈5 pJ/bit for LPDDR5."""
     tx_powers_w: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0)
     """Transmit-power levels, ascending (LyDROO 0.1 W ... LODCO 1 W max); default the highest."""
     rx_power_w: float = 0.1
     """Radio power while receiving."""
-    idle_power_w: float = 0.3
-    """Baseline SoC power whenever the device is not computing (also while the radio works)."""
+    idle_power_w: float | None = None
+    """*hardware* Baseline SoC power whenever the device is not computing (also while the
+    radio works), default 0.3 W."""
+    hardware: str | None = None
+    """A hardware profile name (``configs/hardware/NAME.yaml``) or YAML path; None: the defaults."""
+    flops_fraction: float | None = None
+    """*hardware* Achieved fraction of the peak FLOP/s (prefill); default 1."""
+    mem_bw_fraction: float | None = None
+    """*hardware* Achieved fraction of the peak bandwidth (decode); default 1."""
+
+    _DEFAULTS = {"freqs_hz": (0.4e9, 0.7e9, 1.0e9, 1.3e9), "flops_per_cycle": 8192.0,
+                 "mem_bw_bytes_per_s": 68e9, "mem_capacity_bytes": 6e9, "kappa": 1e-27,
+                 "idle_power_w": 0.3, "flops_fraction": 1.0, "mem_bw_fraction": 1.0}
 
     def __post_init__(self) -> None:
+        _fill_hardware(self, "device", self._DEFAULTS, "device_fields")
         self.freqs_hz = tuple(float(f) for f in self.freqs_hz)
         self.tx_powers_w = tuple(float(p) for p in self.tx_powers_w)
         if not self.freqs_hz or not self.tx_powers_w:
@@ -103,6 +146,7 @@ class DeviceConfig:
         _check_nonneg("device", mem_capacity_bytes=self.mem_capacity_bytes,
                       dram_j_per_byte=self.dram_j_per_byte, rx_power_w=self.rx_power_w,
                       idle_power_w=self.idle_power_w)
+        _check_fraction("device", flops_fraction=self.flops_fraction, mem_bw_fraction=self.mem_bw_fraction)
 
 
 @dataclass
@@ -110,16 +154,17 @@ class ServerConfig:
     """One edge server (an A100-40G; defaults and sources: docs/system-model.md §5) and its
     wireless link to the device."""
 
-    peak_flops: float = 312e12
-    """Peak fp16 FLOP/s (A100 vendor figure)."""
-    mem_bw_bytes_per_s: float = 1.555e12
-    """HBM bandwidth (A100-40G vendor figure)."""
-    mem_capacity_bytes: float = 40e9
-    """Memory available to this user."""
+    peak_flops: float | None = None
+    """*hardware* Peak fp16 FLOP/s, default 312e12 (A100 vendor figure)."""
+    mem_bw_bytes_per_s: float | None = None
+    """*hardware* Peak memory bandwidth, default 1.555e12 (A100-40G HBM vendor figure)."""
+    mem_capacity_bytes: float | None = None
+    """*hardware* Memory available to this user, default 40e9."""
     load: float = 0.0
     """Background load ρ ∈ [0, 1): this user gets (1-ρ) of the FLOP/s and of the bandwidth."""
-    power_w: float = 400.0
-    """Board power while computing (A100 TDP); edge energy is reported, not minimised."""
+    power_w: float | None = None
+    """*hardware* Board power while computing, default 400 W (A100 TDP); edge energy is
+    reported, not minimised."""
     distance_km: float = 0.2
     """Distance to the device (path loss)."""
     uplink_bandwidth_hz: float = 10e6
@@ -149,10 +194,33 @@ class ServerConfig:
     """KV cache each background user holds (``batched`` only; ``core.load.kv_bytes_per_user``);
     B times this is taken from ``mem_capacity_bytes``."""
 
+    hardware: str | None = None
+    """A hardware profile name (``configs/hardware/NAME.yaml``) or YAML path: fills the
+    *hardware* fields (explicit values override); None: the defaults."""
+    flops_fraction: float | None = None
+    """*hardware* Achieved fraction of the peak FLOP/s (prefill); default 1."""
+    mem_bw_fraction: float | None = None
+    """*hardware* Achieved fraction of the peak bandwidth (decode); default 1."""
+
+    _DEFAULTS = {"peak_flops": 312e12, "mem_bw_bytes_per_s": 1.555e12, "mem_capacity_bytes": 40e9,
+                 "power_w": 400.0, "flops_fraction": 1.0, "mem_bw_fraction": 1.0}
+
+    @property
+    def achieved_flops_per_s(self) -> float:
+        """peak_flops × flops_fraction (before any background load)."""
+        return self.peak_flops * self.flops_fraction
+
+    @property
+    def achieved_mem_bw_bytes_per_s(self) -> float:
+        """mem_bw_bytes_per_s × mem_bw_fraction (before any background load)."""
+        return self.mem_bw_bytes_per_s * self.mem_bw_fraction
+
     def __post_init__(self) -> None:
         from .load import LOAD_MODELS
         from .radio import GENERIC_LATENCY_S, radio_profile
 
+        _fill_hardware(self, "server", self._DEFAULTS, "server_fields")
+        _check_fraction("server", flops_fraction=self.flops_fraction, mem_bw_fraction=self.mem_bw_fraction)
         _check_positive("server", peak_flops=self.peak_flops, mem_bw_bytes_per_s=self.mem_bw_bytes_per_s,
                         distance_km=self.distance_km, uplink_bandwidth_hz=self.uplink_bandwidth_hz,
                         downlink_bandwidth_hz=self.downlink_bandwidth_hz,
@@ -296,9 +364,9 @@ class SystemSnapshot:
 
     device: DeviceConfig
     server_flops_per_s: list[float]
-    """Throughput left to this user: (1-ρ)·peak."""
+    """Throughput left to this user: (1-ρ)·peak·achieved fraction."""
     server_mem_bw_bytes_per_s: list[float]
-    """Memory bandwidth left to this user: (1-ρ)·peak."""
+    """Memory bandwidth left to this user: (1-ρ)·peak·achieved fraction."""
     server_load: list[float]
     server_power_w: list[float]
     mem_capacity_bytes: list[float]
@@ -515,8 +583,9 @@ def make_snapshot(scenario: Scenario, *, fading_power: Sequence[float] | None = 
     snap_dev = dev if wait_w == 0.0 else dataclasses.replace(dev, idle_power_w=dev.idle_power_w + wait_w)
     return SystemSnapshot(
         device=snap_dev,
-        server_flops_per_s=[(1.0 - loads[k]) * s.peak_flops for k, s in enumerate(scenario.servers)],
-        server_mem_bw_bytes_per_s=[(1.0 - loads[k]) * s.mem_bw_bytes_per_s for k, s in enumerate(scenario.servers)],
+        server_flops_per_s=[(1.0 - loads[k]) * s.achieved_flops_per_s for k, s in enumerate(scenario.servers)],
+        server_mem_bw_bytes_per_s=[(1.0 - loads[k]) * s.achieved_mem_bw_bytes_per_s
+                                   for k, s in enumerate(scenario.servers)],
         server_load=[float(x) for x in loads],
         server_power_w=[s.power_w for s in scenario.servers],
         mem_capacity_bytes=[dev.mem_capacity_bytes] + caps,

@@ -558,7 +558,11 @@ def main(argv: list[str] | None = None) -> int:
     ag.add_argument("--out", required=True, type=Path)
     ag.add_argument("--deadline-ms", type=float, default=10.0, help="per decode token")
     ag.add_argument("--env-config", default=None, help="env config overrides (YAML/JSON file or inline)")
+    from . import hardware  # calibration / predict (the hardware catalogue)
+    hardware.add_commands(sub)
     args = parser.parse_args(argv)
+    if hasattr(args, "hardware_command"):
+        return hardware.run(args, argv)
     command = "python evaluate.py " + " ".join(shlex.quote(a) for a in argv)
     try:
         if args.mode == "static":

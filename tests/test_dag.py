@@ -116,7 +116,7 @@ def test_llama2_flops_and_weights():
     assert P.nodes["L0.attn"]["flops"] == n * 2 * 4 * d * d + 4 * n * n * d
     assert P.nodes["L0.attn"]["out_bytes"] == n * d * 2
     assert P.nodes["L0.attn"]["kv_bytes"] == 16384 * n
-    assert P.nodes["L0.mlp"]["weight_bytes"] == 0.5 * (3 * d * f + d)
+    assert P.nodes["L0.mlp"]["weight_bytes"] == 18 / 32 * (3 * d * f + d)  # Q4_0: 18 B per 32 weights
     assert P.nodes["head"]["flops"] == 2 * d * V  # last position only
     assert P.nodes["head"]["out_bytes"] == 4
 
