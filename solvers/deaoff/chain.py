@@ -13,9 +13,9 @@ exceed (``binding``).  The tables solve both phases exactly in this order, stopp
 first step that proves its answer: (1) the unconstrained shortest path (phase 2: each
 node and hop at its cheapest level) when it meets the bound and the capacities; (2) phase
 2 without binding memory: the Lagrangian dual on T by a walk of the lower convex hull of
-the (T, E) paths; (3) a Lagrangian dual on T and on the binding capacities (projected
-subgradient ascent, each step one shortest path on ``E + λ·T + Σ_k μ_k·memory_k``),
-whose feasible paths are incumbents; (4) a label search over (node, location) whose
+the (T, E) paths; (3) the Lagrangian dual on T and on the binding capacities, solved
+by column generation (a master LP over paths, priced by one shortest path on
+``E + λ·T + Σ_k μ_k·memory_k``), whose feasible paths are incumbents; (4) a label search over (node, location) whose
 labels carry (objective, time, memory used at each binding location), dropping dominated
 labels and every label whose fastest completion breaks B, whose memory overflows, or
 whose Lagrangian completion bound reaches the best objective known.  The label search is
@@ -28,6 +28,7 @@ many byte counts at once: same coefficients, same formula), the instance's compu
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -38,15 +39,21 @@ from core.instance import Instance, Placement
 __all__ = ["ChainTables", "ChainAnswer"]
 
 _INF = float("inf")
+MULTI_RESOURCE_LABEL_BUDGET = 2_000
+"""Label budget when more than one capacity binds (measured on 70B-class chains: past a few
+thousand labels the path-flow MILP is faster)."""
 
 
 class ChainAnswer(NamedTuple):
     """An answer of the chain tables: its objective (makespan in phase 1, device energy in
-    phase 2), makespan, placement and whether it is proven optimal."""
+    phase 2), makespan, placement, the step that settled it ("path", "hull", "dual",
+    "labels", "flow-milp") and its relative gap (0 when proven optimal)."""
 
     objective: float
     makespan_s: float
     placement: Placement
+    how: str = "path"
+    gap: float = 0.0
 
 
 class _Costs(NamedTuple):
@@ -205,19 +212,20 @@ class ChainTables:
         return ChainAnswer(self._sum(obj, p), t, self.placement(top))
 
     # ------------------------------------------------------------------ the two phases
-    def fastest(self, *, known: Placement | None = None, label_budget: int = 20_000) -> ChainAnswer | None:
+    def fastest(self, *, known: Placement | None = None, label_budget: int = 20_000,
+                mip_rel_gap: float = 1e-9, time_limit_s: float | None = None) -> ChainAnswer:
         """Phase 1: the minimum makespan at the highest levels under the capacities
-        (``known``: a feasible placement at the highest levels, for pruning).  None when the
-        label search exceeds ``label_budget``; ValueError when nothing fits."""
-        return self._solve(self.time_top, None, _INF, known, label_budget)
+        (``known``: a feasible placement at the highest levels, for pruning).  Past
+        ``label_budget`` labels the path-flow MILP settles it (``mip_rel_gap``,
+        ``time_limit_s``; on expiry the answer's gap is HiGHS's).  ValueError when nothing fits."""
+        return self._solve(self.time_top, None, _INF, known, label_budget, mip_rel_gap, time_limit_s)
 
-    def min_energy(self, bound_s: float, *, known: Placement | None = None,
-                   label_budget: int = 20_000) -> ChainAnswer | None:
+    def min_energy(self, bound_s: float, *, known: Placement | None = None, label_budget: int = 20_000,
+                   mip_rel_gap: float = 1e-9, time_limit_s: float | None = None) -> ChainAnswer:
         """Phase 2: the minimum device energy with makespan ≤ ``bound_s`` (already inflated
         by the caller's tolerance) under the capacities (``known``: a feasible placement at
-        the highest levels, e.g. phase 1's).  None when the label search exceeds
-        ``label_budget``."""
-        return self._solve(self.energy, self.time, bound_s, known, label_budget)
+        the highest levels, e.g. phase 1's); the other arguments as in :meth:`fastest`."""
+        return self._solve(self.energy, self.time, bound_s, known, label_budget, mip_rel_gap, time_limit_s)
 
     def _path_of(self, placement: Placement, top_only: bool) -> _Path:
         """The tables' path of a placement at the highest levels."""
@@ -227,7 +235,7 @@ class ChainTables:
         return _Path(loc, np.full(self.n, top_o), np.full(self.n - 1, top_q))
 
     def _solve(self, obj: _Costs, con: _Costs | None, B: float, known: Placement | None,
-               budget: int) -> ChainAnswer | None:
+               budget: int, mip_rel_gap: float, time_limit_s: float | None) -> ChainAnswer:
         p, _ = self._lam_path(obj, con, 0.0)
         first = self._answer(obj, con, p)
         if first.makespan_s <= B and self._fits(p.loc):  # the unconstrained minimum is feasible
@@ -248,21 +256,34 @@ class ChainTables:
         if con is not None:
             lam, dual = self._hull(obj, con, B, offer)
             if not self.binding and best is not None and dual >= best.objective * (1 - 1e-12):
-                return best
+                return best._replace(how="hull")
         mu = None
         if self.binding:
-            lam, mu, dual = self._subgradient(obj, con, B, lam, upper, offer)
+            known_paths = [self._path_of(known, con is None)] if known is not None else []
+            lam, mu, dual = self._dual(obj, con, B, offer, known_paths)
             if best is not None and dual >= best.objective * (1 - 1e-12):
-                return best
+                return best._replace(how="dual")
+        if len(self.binding) > 1:  # memory vectors rarely dominate each other: the flow MILP sooner
+            budget = min(budget, MULTI_RESOURCE_LABEL_BUDGET)
         found = self._labels(obj, con, B, upper, lam, mu, budget)
-        if found is None:
-            return None
         if found == "none":  # nothing beats the incumbent (or nothing is feasible)
             if best is None:
                 raise ValueError("no placement fits the memory budget: the nodes cannot be packed into "
                                  "the memory of the up locations")
-            return best
-        return found
+            return best._replace(how="labels")
+        if found is not None:
+            return found._replace(how="labels")
+        status, ans, gap = self._flow_milp(obj, con, B, upper, mip_rel_gap, time_limit_s)
+        if status == "Infeasible":
+            if best is None:
+                raise ValueError("no placement fits the memory budget: the nodes cannot be packed into "
+                                 "the memory of the up locations")
+            return best._replace(how="flow-milp")  # nothing beats the incumbent
+        if ans is None or (best is not None and best.objective < ans.objective):
+            if best is None:
+                raise RuntimeError(f"HiGHS found no placement on the chain flow model (status {status!r})")
+            ans = best
+        return ans._replace(how="flow-milp", gap=0.0 if status == "Optimal" else max(gap, 0.0))
 
     def _hull(self, obj: _Costs, con: _Costs, B: float, offer) -> tuple[float, float]:
         """Lagrangian dual on the makespan without memory: walk the lower convex hull of the
@@ -292,43 +313,70 @@ class ChainTables:
                 right = (t, e)
         return lam, dual
 
-    def _subgradient(self, obj: _Costs, con: _Costs | None, B: float, lam: float, upper: float,
-                     offer, iterations: int = 150) -> tuple[float, np.ndarray, float]:
-        """Lagrangian dual on the makespan and the binding capacities by projected
-        subgradient ascent (Polyak steps, normalised by the bound and the capacities):
-        (λ, μ per location in objective units per byte, the best dual bound)."""
-        K, bind = self.K, self.binding
-        cap = np.where(np.isin(np.arange(K), bind), self.cap, _INF)
-        mu = np.zeros(K)
-        best = (-_INF, lam, mu.copy())
-        theta, stall = 1.0, 0
-        scale = None
+    def _dual(self, obj: _Costs, con: _Costs | None, B: float, offer, known: list[_Path],
+              iterations: int = 300) -> tuple[float, np.ndarray, float]:
+        """The Lagrangian dual on the makespan (phase 2) and the binding capacities, solved
+        exactly by column generation (Dantzig–Wolfe; Kelley's cutting planes on the dual):
+        a master LP over the paths met so far (convexity, Σ memory_k·w ≤ cap_k, Σ T·w ≤ B),
+        priced by one shortest path on ``obj + λ·T + Σ_k μ_k·memory_k`` with the master's
+        duals.  Returns (λ, μ per location in objective units per byte, the best dual
+        bound); every path priced is offered as an incumbent."""
+        K, bind = self.K, np.asarray(self.binding, dtype=np.int64)
+        cap_b = self.cap[bind]
+        timed = con is not None
+        cols: list[tuple[float, np.ndarray, float]] = []  # (objective, memory share, time share)
+
+        def add(p: _Path) -> None:
+            cols.append((self._sum(obj, p), self._mem(p.loc)[bind] / cap_b,
+                         self._sum(con, p) / B if timed else 0.0))
+
+        for p in known:
+            add(p)
+        best = (-_INF, 0.0, np.zeros(K))
+        lam, mu = 0.0, np.zeros(K)
         for _ in range(iterations):
             p, val = self._lam_path(obj, con, lam, mu)
             offer(p)
-            mem = self._mem(p.loc)
-            L = val - (lam * B if con is not None else 0.0) - float((mu[bind] * cap[bind]).sum())
-            if scale is None:
-                scale = max(abs(val), 1e-300)
-            if L > best[0] * (1 + 1e-12) + 1e-300:
-                best, stall = (L, lam, mu.copy()), 0
-            else:
-                stall += 1
-                if stall >= 5:
-                    theta, stall = theta / 2, 0
-            if best[0] >= upper * (1 - 1e-12) or theta < 1e-4:
+            L = val - (lam * B if timed else 0.0) - float((mu[bind] * cap_b).sum())
+            if L > best[0]:
+                best = (L, lam, mu.copy())
+            add(p)
+            master, duals = self._master(cols, timed)
+            if master - best[0] <= 1e-9 * max(abs(master), 1e-300):
                 break
-            g_mu = np.zeros(K)
-            g_mu[bind] = (mem[bind] - cap[bind]) / cap[bind]
-            g_lam = (self._sum(con, p) - B) / B if con is not None else 0.0
-            norm = float((g_mu ** 2).sum()) + g_lam ** 2
-            if norm == 0.0:
-                break
-            target = upper if upper < _INF else abs(best[0]) * 1.05 + 1e-300
-            step = theta * max(target - L, 1e-12 * scale) / scale / norm
-            lam = max(0.0, lam + step * g_lam * scale / B) if con is not None else 0.0
-            mu[bind] = np.maximum(0.0, mu[bind] + step * g_mu[bind] * scale / cap[bind])
+            lam = duals[0] / B if timed else 0.0
+            mu = np.zeros(K)
+            mu[bind] = duals[int(timed):] / cap_b
         return best[1], best[2], best[0]
+
+    @staticmethod
+    def _master(cols: list, timed: bool) -> tuple[float, np.ndarray]:
+        """The restricted master LP: (its value, the duals (λ', μ'_k) ≥ 0 of its time and
+        capacity rows, normalised).  An artificial column (cost 10× the largest) keeps it
+        feasible."""
+        from .milp import new_highs
+
+        obj = np.array([c[0] for c in cols] + [10.0 * max(abs(c[0]) for c in cols) + 1.0])
+        mem = np.array([c[1] for c in cols] + [np.zeros_like(cols[0][1])]).T  # (d, P)
+        rows = [np.ones(len(obj))]
+        if timed:
+            rows.append(np.array([c[2] for c in cols] + [0.0]))
+        rows += list(mem)
+        A = np.array(rows)
+        nr, nc = A.shape
+        h = new_highs()
+        import highspy
+        lower = np.r_[1.0, np.full(nr - 1, -highspy.kHighsInf)]
+        upper = np.ones(nr)
+        cs = A.T.reshape(-1)  # column-wise dense
+        start = np.arange(0, nr * nc + 1, nr, dtype=np.int32)
+        h.passModel(nc, nr, nr * nc, 1, 1, 0.0, obj, np.zeros(nc), np.full(nc, highspy.kHighsInf),
+                    lower, upper, start, np.tile(np.arange(nr, dtype=np.int32), nc), cs,
+                    np.zeros(nc, dtype=np.int32))
+        h.run()
+        sol = h.getSolution()
+        duals = -np.asarray(sol.row_dual)[1:]
+        return float(h.getInfo().objective_function_value), np.maximum(duals, 0.0)
 
     # ------------------------------------------------------------------ label search
     def _fronts(self, obj: _Costs, con: _Costs | None):
@@ -429,6 +477,108 @@ class ChainTables:
                 hq[i - 1] = row[3]
             j = int(row[1])
         return self._answer(obj, con, _Path(loc, opt, hq))
+
+    def _flow_milp(self, obj: _Costs, con: _Costs | None, B: float, upper: float, mip_rel_gap: float,
+                   time_limit_s: float | None) -> tuple[str, ChainAnswer | None, float]:
+        """The chain as a path-flow MILP on HiGHS: binaries u[i,k,o] (node i at k with option
+        o) and z[i,k,l,q] (hop i → i+1 from k to l at level q), flow conservation, one row per
+        binding capacity and (phase 2) one time row.  Its LP relaxation is the Lagrangian
+        dual of (3), so it is far tighter than the general model.  Returns (HiGHS status,
+        the answer or None, relative gap)."""
+        import highspy
+
+        from .milp import new_highs
+
+        n, K = self.n, self.K
+        nodes, hops = self._fronts(obj, con)
+        timed = con is not None
+        ct = con if timed else obj
+        bind = list(self.binding)
+        scale = max(abs(float(np.nanmin(np.where(np.isfinite(obj.node), obj.node, np.nan)))), 1e-300) * n
+        cost, rows_r, rows_c, rows_v = [], [], [], []
+        u_idx: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        z_list: list[tuple[int, int, int, int, int]] = []
+        # row ids: 0 = start; out(i,k) = 1 + i*K + k; in(i,l) = 1 + n*K + i*K + l; then caps, time
+        r_cap = {k: 1 + 2 * n * K + j for j, k in enumerate(bind)}
+        r_time = 1 + 2 * n * K + len(bind)
+        nrows = r_time + (1 if timed else 0)
+
+        def entry(r: int, c: int, v: float) -> None:
+            rows_r.append(r)
+            rows_c.append(c)
+            rows_v.append(v)
+
+        for i in range(n):
+            for k in range(K):
+                for o in nodes[i][k]:
+                    c = len(cost)
+                    u_idx.setdefault((i, k), []).append((o, c))
+                    val = obj.node[i, k, o] + (obj.ret[k] if i == n - 1 else 0.0)
+                    cost.append(val / scale)
+                    if i == 0:
+                        entry(0, c, 1.0)
+                    if i < n - 1:
+                        entry(1 + i * K + k, c, 1.0)
+                    if i > 0:
+                        entry(1 + n * K + i * K + k, c, -1.0)
+                    if k in r_cap:
+                        entry(r_cap[k], c, self.need[i] / self.cap[k])
+                    if timed:
+                        entry(r_time, c, (ct.node[i, k, o] + (ct.ret[k] if i == n - 1 else 0.0)) / B)
+        for i in range(n - 1):
+            for k in range(K):
+                if not nodes[i][k]:
+                    continue
+                for l in range(K):
+                    if not nodes[i + 1][l]:
+                        continue
+                    for q in hops[i][k][l]:
+                        c = len(cost)
+                        z_list.append((c, i, k, l, q))
+                        cost.append(obj.hop[i, k, l, q] / scale)
+                        entry(1 + i * K + k, c, -1.0)
+                        entry(1 + n * K + (i + 1) * K + l, c, 1.0)
+                        if timed and ct.hop[i, k, l, q] > 0.0:
+                            entry(r_time, c, ct.hop[i, k, l, q] / B)
+        nc = len(cost)
+        integrality = np.ones(nc, dtype=np.int32)  # (continuous hops, integral by flow, measured slower)
+        lo = np.zeros(nrows)
+        hi = np.zeros(nrows)
+        lo[0] = hi[0] = 1.0
+        for r in list(r_cap.values()) + ([r_time] if timed else []):
+            lo[r], hi[r] = -highspy.kHighsInf, 1.0
+        order = np.lexsort((np.asarray(rows_c), np.asarray(rows_r)))
+        rr = np.asarray(rows_r)[order]
+        start = np.searchsorted(rr, np.arange(nrows + 1)).astype(np.int32)
+        h = new_highs(1)
+        h.setOptionValue("random_seed", 0)
+        h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
+        h.setOptionValue("mip_abs_gap", 1e-12)
+        h.setOptionValue("mip_feasibility_tolerance", 1e-9)
+        h.setOptionValue("primal_feasibility_tolerance", 1e-9)
+        if time_limit_s is not None:
+            h.setOptionValue("time_limit", max(float(time_limit_s), 1e-3))
+        h.passModel(nc, nrows, len(rr), 2, 1, 0.0, np.asarray(cost), np.zeros(nc), np.ones(nc), lo, hi, start,
+                    np.asarray(rows_c, dtype=np.int32)[order], np.asarray(rows_v, dtype=float)[order],
+                    integrality)
+        if upper < _INF:
+            h.setOptionValue("objective_bound", upper / scale * (1 + 1e-7) + 1e-12)
+        h.run()
+        status = h.modelStatusToString(h.getModelStatus())
+        info = h.getInfo()
+        if info.primal_solution_status != 2:
+            return status, None, _INF
+        x = np.asarray(h.getSolution().col_value)
+        loc, opt, hq = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), np.zeros(max(n - 1, 0), dtype=np.int64)
+        for (i, k), cols in u_idx.items():
+            for o, c in cols:
+                if x[c] > 0.5:
+                    loc[i], opt[i] = k, o
+        for c, i, k, l, q in z_list:
+            if x[c] > 0.5:
+                hq[i] = q
+        gap = float(info.mip_gap) if math.isfinite(info.mip_gap) else _INF
+        return status, self._answer(obj, con, _Path(loc, opt, hq)), gap
 
     def _completion(self, nv: np.ndarray, hv: np.ndarray, rv: np.ndarray) -> np.ndarray:
         """C[i, k]: the least value of the rest of the chain after node i at k."""

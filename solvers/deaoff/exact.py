@@ -1,5 +1,5 @@
-"""Exact DeAOff: chains on the memory-aware chain tables, every other DAG (and a chain
-whose label search runs out of budget) on the MILP (HiGHS)."""
+"""Exact DeAOff: chains on the memory-aware chain tables (:mod:`.chain`), every other DAG
+(or any DAG with ``use_dp=False``) on the MILP (:mod:`.milp`)."""
 from __future__ import annotations
 
 import time
@@ -11,12 +11,12 @@ from core.instance import Instance, Placement
 from .chain import ChainTables
 from .milp import Milp
 from .prep import Problem, is_chain
-from .solution import BOUND_RTOL, CHECK_RTOL, Solution, check_against_engine, phase2_bound, relative_gap
+from .solution import BOUND_RTOL, Solution, check_against_engine, phase2_bound, relative_gap
 
 __all__ = ["solve_exact", "incumbent", "DP_LABEL_BUDGET"]
 
 DP_LABEL_BUDGET = 20_000
-"""Labels the chain tables' label search may keep before the solver uses the MILP."""
+"""Labels the chain tables' label search may keep before their path-flow MILP takes over."""
 _INF = float("inf")
 
 
@@ -36,7 +36,7 @@ class Options(NamedTuple):
 class _Phase(NamedTuple):
     placement: Placement
     result: Result
-    status: str  # "dp" | HiGHS status
+    status: str  # "dp:<step>" (chain tables, see ChainAnswer.how) | HiGHS status
     timed_out: bool
     gap: float
 
@@ -104,19 +104,20 @@ def horizon_fallback(P: Problem) -> float:
 
 
 # --------------------------------------------------------------------------- phases
-def _chain_phase(inst: Instance, T: ChainTables, what: str, bound_s: float | None,
-                 known: Placement | None) -> _Phase | None:
-    """One phase on the chain tables, checked against the engine; None past the budget."""
+def _chain_phase(inst: Instance, T: ChainTables, opts: Options, what: str, bound_s: float | None,
+                 known: Placement | None, t_end: float | None) -> _Phase:
+    """One phase on the chain tables, checked against the engine."""
+    limit = None if t_end is None else max(t_end - time.perf_counter(), 1e-3)
+    kw = dict(known=known, label_budget=DP_LABEL_BUDGET, mip_rel_gap=opts.mip_rel_gap, time_limit_s=limit)
     if what == "makespan":
-        ans = T.fastest(known=known, label_budget=DP_LABEL_BUDGET)
+        ans = T.fastest(**kw)
     else:
-        ans = T.min_energy(bound_s * (1 + BOUND_RTOL), known=known, label_budget=DP_LABEL_BUDGET)
-    if ans is None:
-        return None
-    res = check_against_engine(inst, ans.placement, ans.objective, what, proven=True)
+        ans = T.min_energy(bound_s * (1 + BOUND_RTOL), **kw)
+    proven = ans.gap == 0.0
+    res = check_against_engine(inst, ans.placement, ans.objective, what, proven=proven)
     if what == "energy" and res.makespan_s > bound_s * (1 + 1e-7):
         raise RuntimeError(f"chain tables/engine mismatch: makespan {res.makespan_s!r} s > bound {bound_s!r} s")
-    return _Phase(ans.placement, res, "dp", False, 0.0)
+    return _Phase(ans.placement, res, "dp:" + ans.how, not proven, ans.gap)
 
 
 def _milp_phase1(P: Problem, opts: Options, t_end: float | None) -> _Phase:
@@ -165,25 +166,25 @@ def solve_exact(inst: Instance, opts: Options) -> Solution:
     t_end = None if opts.time_limit_s is None else t0 + opts.time_limit_s
     P = Problem(inst)
     T = ChainTables(inst, opts.levels) if (opts.use_dp and P.chain) else None
-    ph1 = None
     if T is not None:
         inc = incumbent(P) if T.binding else None
-        ph1 = _chain_phase(inst, T, "makespan", None, None if inc is None else inc[0])
-    if ph1 is None:
+        ph1 = _chain_phase(inst, T, opts, "makespan", None, None if inc is None else inc[0], t_end)
+    else:
         ph1 = _milp_phase1(P, opts, t_end)
     phases = [ph1]
     t_star = ph1.result.makespan_s
     bound = None
     if opts.phase2:
         bound = phase2_bound(t_star, opts.slack, opts.deadline_s)
-        ph2 = _chain_phase(inst, T, "energy", bound, ph1.placement) if T is not None else None
-        if ph2 is None:
+        if T is not None:
+            ph2 = _chain_phase(inst, T, opts, "energy", bound, ph1.placement, t_end)
+        else:
             ph2 = _milp_phase2(P, opts, ph1.placement, bound, t_end)
         phases.append(ph2)
     else:
         phases[0] = ph1._replace(result=evaluate(inst, ph1.placement, record=True, check=True))
     last = phases[-1]
-    used_milp = any(ph.status != "dp" for ph in phases)
+    used_milp = T is None
     timed_out = any(ph.timed_out for ph in phases)
     status = "time_limit" if timed_out else ("optimal" if used_milp else "dp_optimal")
     return Solution(last.placement, last.result, last.result.makespan_s, last.result.energy_j, t_star, bound,

@@ -45,8 +45,15 @@ _HS = 100.0
 """The scaled horizon."""
 
 
-def new_highs():
-    """A HiGHS instance with its logging off (``output_flag``, ``log_to_console``).
+_THREADS: list[int] = []
+"""The thread count HiGHS's global scheduler was last started with."""
+
+
+def new_highs(threads: int = 1):
+    """A HiGHS instance with its logging off (``output_flag``, ``log_to_console``) and
+    ``threads`` threads.  HiGHS's task scheduler is global and refuses a run whose thread
+    count differs from the one it started with (the run ends with model status "Not
+    Set"), so the scheduler is reset when the count changes.
 
     highspy ≥ 1.12 prints a version banner to the C-level stdout when the first instance
     of a process is constructed, before any option can be set (HiGHS issue #1702: output
@@ -58,6 +65,10 @@ def new_highs():
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("log_to_console", False)
+    if _THREADS and _THREADS[0] != threads:
+        highspy.Highs.resetGlobalScheduler(True)
+    _THREADS[:] = [threads]
+    h.setOptionValue("threads", int(threads))
     return h
 
 
@@ -431,8 +442,7 @@ class Milp:
         import highspy
 
         m = self.m
-        h = new_highs()
-        h.setOptionValue("threads", int(threads))
+        h = new_highs(int(threads))
         h.setOptionValue("random_seed", 0)
         h.setOptionValue("primal_feasibility_tolerance", 1e-9)
         h.setOptionValue("dual_feasibility_tolerance", 1e-9)

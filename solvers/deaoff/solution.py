@@ -43,7 +43,8 @@ class Solution:
     """"exact-milp" | "exact-dp" | "relaxed"."""
     phase1_placement: Placement | None = None
     solver_status: list[str] = field(default_factory=list)
-    """HiGHS model status of each MILP / LP solved ("dp" for the chain tables)."""
+    """Per phase: HiGHS model status of the MILP / LP solved, or "dp:<step>" for the chain
+    tables (the step that settled it: path, hull, dual, labels or flow-milp)."""
     gap_vs_exact: float | None = None
     """Relaxed mode with a reference exact answer: (objective − exact)/exact under the same bound."""
     info: dict[str, Any] = field(default_factory=dict)
