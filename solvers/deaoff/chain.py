@@ -213,12 +213,15 @@ class ChainTables:
 
     # ------------------------------------------------------------------ the two phases
     def fastest(self, *, known: Placement | None = None, label_budget: int = 20_000,
-                mip_rel_gap: float = 1e-9, time_limit_s: float | None = None) -> ChainAnswer:
+                mip_rel_gap: float = 1e-9, time_limit_s: float | None = None,
+                flow_milp: bool = True) -> ChainAnswer | None:
         """Phase 1: the minimum makespan at the highest levels under the capacities
         (``known``: a feasible placement at the highest levels, for pruning).  Past
         ``label_budget`` labels the path-flow MILP settles it (``mip_rel_gap``,
-        ``time_limit_s``; on expiry the answer's gap is HiGHS's).  ValueError when nothing fits."""
-        return self._solve(self.time_top, None, _INF, known, label_budget, mip_rel_gap, time_limit_s)
+        ``time_limit_s``; on expiry the answer's gap is HiGHS's); with ``flow_milp=False``
+        the best feasible path met is returned instead ("incumbent", gap inf; None if
+        none).  ValueError when nothing fits."""
+        return self._solve(self.time_top, None, _INF, known, label_budget, mip_rel_gap, time_limit_s, flow_milp)
 
     def min_energy(self, bound_s: float, *, known: Placement | None = None, label_budget: int = 20_000,
                    mip_rel_gap: float = 1e-9, time_limit_s: float | None = None) -> ChainAnswer:
@@ -235,7 +238,7 @@ class ChainTables:
         return _Path(loc, np.full(self.n, top_o), np.full(self.n - 1, top_q))
 
     def _solve(self, obj: _Costs, con: _Costs | None, B: float, known: Placement | None,
-               budget: int, mip_rel_gap: float, time_limit_s: float | None) -> ChainAnswer:
+               budget: int, mip_rel_gap: float, time_limit_s: float | None, flow_milp: bool = True) -> ChainAnswer | None:
         p, _ = self._lam_path(obj, con, 0.0)
         first = self._answer(obj, con, p)
         if first.makespan_s <= B and self._fits(p.loc):  # the unconstrained minimum is feasible
@@ -273,6 +276,8 @@ class ChainTables:
             return best._replace(how="labels")
         if found is not None:
             return found._replace(how="labels")
+        if not flow_milp:
+            return None if best is None else best._replace(how="incumbent", gap=_INF)
         status, ans, gap = self._flow_milp(obj, con, B, upper, mip_rel_gap, time_limit_s)
         if status == "Infeasible":
             if best is None:

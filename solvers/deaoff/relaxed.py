@@ -4,7 +4,8 @@ Phase 1: the LP relaxation of the phase-1 model (without the big-M disjunctions,
 :mod:`.milp`), rounded (argmax of x per node, plus ``SAMPLES`` seeded randomized
 roundings; most confident nodes first, only memory-feasible locations), with the greedy
 incumbent as one more candidate; the fastest is improved by engine-costed single-node
-moves (the list schedule is the engine's fixed-order schedule).  Phase 2: the LP
+moves (the list schedule is the engine's fixed-order schedule); on a chain the chain
+tables' answer without their MILP (T*, or the best path their dual met) is one more candidate.  Phase 2: the LP
 relaxation of the energy model, rounded the same way; a rounding that breaks the bound
 moves nodes back towards the phase-1 placement; the least-energy answer meeting the bound
 is kept (the phase-1 placement is always a candidate, so the bound is met whenever the
@@ -26,6 +27,7 @@ import numpy as np
 from core.cost import DEVICE, evaluate, fits_memory, memory_use
 from core.instance import Instance, Placement
 
+from .chain import ChainTables
 from .exact import Options, horizon_fallback, incumbent, solve_exact
 from .milp import Milp
 from .prep import Problem
@@ -129,7 +131,7 @@ def polish(P: Problem, start: Placement, *, objective: str, bound_s: float = _IN
     ≤ ``bound_s``, already inflated; "makespan") under the capacities: move one node to
     another location (highest levels there), or (``levels`` only) change one device node's
     DVFS level or one node's transmit-power level; when none of those improves, let two
-    nodes on different locations swap them.  Every candidate is costed by the engine.
+    nodes on different locations swap them; then move a node and a successor together.  Every candidate is costed by the engine.
     Stops at a local optimum or at ``deadline`` (a ``time.perf_counter()`` value).
     Returns (placement, accepted moves)."""
     if objective not in ("energy", "makespan"):
@@ -193,6 +195,33 @@ def polish(P: Problem, start: Placement, *, objective: str, bound_s: float = _IN
                     break
                 loc[i], loc[j] = a, b
                 (dv[i], tx[i]), (dv[j], tx[j]) = old_i, old_j
+        if improved:
+            continue
+        # joint moves: a node and one of its successors to one location (highest levels),
+        # which crosses the valley a transfer between them puts between two single moves
+        for i in range(P.n):
+            if improved or time.perf_counter() >= deadline:
+                break
+            for j in P.succs[i]:
+                if improved:
+                    break
+                for k in P.allowed[i]:
+                    if k not in P.allowed[j] or (loc[i] == k and loc[j] == k):
+                        continue
+                    extra = (need[i] if loc[i] != k else 0.0) + (need[j] if loc[j] != k else 0.0)
+                    if not fits_memory(used[k] + extra, cap[k]):
+                        continue
+                    old = (loc[i], dv[i], tx[i], loc[j], dv[j], tx[j])
+                    loc[i], dv[i], tx[i], loc[j], dv[j], tx[j] = k, P.fmax, P.qmax, k, P.fmax, P.qmax
+                    val = value(Placement(loc, dv, tx))
+                    if val < cur * (1 - 1e-12):
+                        for node, was in ((i, old[0]), (j, old[3])):
+                            used[was] -= need[node]
+                            used[k] += need[node]
+                        cur, improved = val, True
+                        moves += 1
+                        break
+                    loc[i], dv[i], tx[i], loc[j], dv[j], tx[j] = old
     return Placement(loc, dv, tx), moves
 
 
@@ -208,6 +237,11 @@ def _phase1(P: Problem, opts: Options, t0: float, statuses: list[str]) -> tuple[
     cands = [Placement(p.loc) for p in _roundings(P, model, out.col, SAMPLES)]  # highest levels
     if inc is not None:
         cands.append(inc[0])
+    if P.chain:  # the chain tables' phase 1 (without their MILP): T* or a good incumbent
+        found = ChainTables(P.inst, levels=False).fastest(known=None if inc is None else inc[0],
+                                                           label_budget=2_000, flow_milp=False)
+        if found is not None:
+            cands.append(found.placement)
     if not cands:  # packing is the hard part: first-fit decreasing, then the exact model
         need = P.inst.mem_need
         ffd = _first_fit(P, [{k: need[i] + (P.K - k) * 1e-3 for k in P.allowed[i]} for i in range(P.n)])
