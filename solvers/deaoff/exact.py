@@ -10,7 +10,7 @@ from core.instance import Instance, Placement
 
 from .chain import ChainTables
 from .milp import Milp
-from .prep import Problem, is_chain
+from .prep import Problem
 from .solution import BOUND_RTOL, Solution, check_against_engine, phase2_bound, relative_gap
 
 __all__ = ["solve_exact", "incumbent", "DP_LABEL_BUDGET"]
