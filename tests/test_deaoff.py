@@ -394,3 +394,23 @@ def test_levels_false_keeps_highest_levels() -> None:
         dv, tx = sol.placement.levels(inst)
         assert set(dv) == {len(inst.system.device.freqs_hz) - 1}
         assert set(tx) == {len(inst.system.device.tx_powers_w) - 1}
+
+
+@pytest.mark.parametrize("seed", range(740, 770))
+def test_chain_flow_milp_matches_brute_force(seed: int) -> None:
+    """With no label budget the chain tables settle a binding chain on their path-flow MILP
+    (after Lagrangian variable fixing against the best path met): the same optima as brute
+    force, phase 1 and phase 2."""
+    inst = _tight_chain(seed)
+    if not _feasible(inst):
+        return
+    T = ChainTables(inst)
+    fast = T.fastest(label_budget=0)
+    _, best_t = brute_force(inst, "makespan", levels=False)
+    assert fast.gap == 0.0 and _close(fast.objective, best_t.makespan_s, 1e-9)
+    B = 1.1 * fast.objective
+    slow = T.min_energy(B * (1 + 1e-9), known=fast.placement, label_budget=0)
+    _, best_e = brute_force(inst, "energy", latency_bound_s=B)
+    assert slow.gap == 0.0 and _close(slow.objective, best_e.energy_j, 1e-9), (slow, best_e.energy_j)
+    r = evaluate(inst, slow.placement)
+    assert _close(r.energy_j, slow.objective, 1e-9) and r.makespan_s <= B * (1 + 1e-9)

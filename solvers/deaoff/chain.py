@@ -281,7 +281,8 @@ class ChainTables:
             return found._replace(how="labels")
         if not flow_milp:
             return None if best is None else best._replace(how="incumbent", gap=_INF)
-        status, x = chain_milp.flow_milp(self, obj, con, B, upper, mip_rel_gap, time_limit_s)
+        keep = self.lagrangian_keep(obj, con, B, lam, mu, upper) if upper < _INF else None
+        status, x = chain_milp.flow_milp(self, obj, con, B, upper, mip_rel_gap, time_limit_s, keep)
         ans = None if x.path is None else self._answer(obj, con, x.path)
         gap = x.gap
         if status == "Infeasible":
@@ -458,6 +459,32 @@ class ChainTables:
                 hq[i - 1] = row[3]
             j = int(row[1])
         return self._answer(obj, con, _Path(loc, opt, hq))
+
+    def lagrangian_keep(self, obj: _Costs, con: _Costs | None, B: float, lam: float, mu: np.ndarray | None,
+                        upper: float) -> tuple[np.ndarray, np.ndarray]:
+        """Lagrangian variable fixing: which node options (n, K, O) and hop options
+        (n−1, K, K, Q) lie on some path whose Lagrangian bound
+        (best prefix + option + best completion, all on obj + λ·T + μ·memory, minus
+        λ·B + μ·cap) stays below ``upper``; every other option is on no path better than
+        ``upper`` (exact)."""
+        mu_k = np.zeros(self.K) if mu is None else mu
+        nv, _, hv, _, rv = self._weighted(obj, con, lam, mu_k)
+        W = self._completion(nv, hv, rv)
+        n, K = self.n, self.K
+        F = np.empty((n, K))
+        pin = np.zeros((n, K))
+        F[0] = nv[0]
+        for i in range(1, n):
+            pin[i] = (F[i - 1][:, None] + hv[i - 1]).min(axis=0)
+            F[i] = pin[i] + nv[i]
+        bind = list(self.binding)
+        const = (lam * B if con is not None else 0.0) + float((mu_k[bind] * self.cap[bind]).sum())
+        cut = upper * (1 + 1e-9) + 1e-300 + const
+        wn = obj.node + (lam * con.node if con is not None and lam else 0.0) + (self.need[:, None] * mu_k)[:, :, None]
+        keep_n = pin[:, :, None] + wn + W[:, :, None] <= cut
+        wh = obj.hop + (lam * con.hop if con is not None and lam else 0.0)
+        keep_h = F[:-1, :, None, None] + wh + (nv[1:] + W[1:])[:, None, :, None] <= cut
+        return keep_n, keep_h
 
     def _completion(self, nv: np.ndarray, hv: np.ndarray, rv: np.ndarray) -> np.ndarray:
         """C[i, k]: the least value of the rest of the chain after node i at k."""

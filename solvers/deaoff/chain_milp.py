@@ -54,18 +54,24 @@ def master_lp(cols: list, timed: bool) -> tuple[float, np.ndarray]:
     return float(h.getInfo().objective_function_value), np.maximum(duals, 0.0)
 
 
-def flow_milp(T, obj, con, B: float, upper: float, mip_rel_gap: float,
-              time_limit_s: float | None) -> tuple[str, FlowAnswer]:
+def flow_milp(T, obj, con, B: float, upper: float, mip_rel_gap: float, time_limit_s: float | None,
+              keep: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[str, FlowAnswer]:
     """The chain as a path-flow MILP on HiGHS: binaries u[i,k,o] (node i at k with option
     o) and z[i,k,l,q] (hop i → i+1 from k to l at level q), flow conservation, one row per
     binding capacity and (phase 2) one time row.  Its LP relaxation is the Lagrangian
     dual solved by :func:`master_lp`, far tighter than the general model.  ``T``: the
     :class:`~.chain.ChainTables`; ``obj`` / ``con``: its objective and time tables (``con``
-    None in phase 1).  Returns (HiGHS status, the path found (None if none) and its gap)."""
+    None in phase 1); ``keep``: the node and hop options that may be on a path better than
+    ``upper`` (:meth:`~.chain.ChainTables.lagrangian_keep`), the others are left out.  Returns (HiGHS status, the path found (None if none) and its gap)."""
     import highspy
 
     n, K = T.n, T.K
     nodes, hops = T.fronts(obj, con)
+    if keep is not None:
+        kn, kh = keep
+        nodes = [[[o for o in nodes[i][k] if kn[i, k, o]] for k in range(K)] for i in range(n)]
+        hops = [[[[q for q in hops[i][k][l] if kh[i, k, l, q]] for l in range(K)] for k in range(K)]
+                for i in range(n - 1)]
     timed = con is not None
     ct = con if timed else obj
     bind = list(T.binding)
