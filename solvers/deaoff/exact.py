@@ -10,7 +10,7 @@ from core.instance import Instance, Placement
 
 from .chain import ChainTables
 from .milp import Milp
-from .prep import Problem
+from .prep import Problem, check_total_memory, is_chain
 from .solution import BOUND_RTOL, Solution, check_against_engine, phase2_bound, relative_gap
 
 __all__ = ["solve_exact", "incumbent", "DP_LABEL_BUDGET"]
@@ -105,7 +105,7 @@ def horizon_fallback(P: Problem) -> float:
 
 # --------------------------------------------------------------------------- phases
 def _chain_phase(inst: Instance, T: ChainTables, opts: Options, what: str, bound_s: float | None,
-                 known: Placement | None, t_end: float | None) -> _Phase:
+                 known, t_end: float | None) -> _Phase:
     """One phase on the chain tables, checked against the engine."""
     limit = None if t_end is None else max(t_end - time.perf_counter(), 1e-3)
     kw = dict(known=known, label_budget=DP_LABEL_BUDGET, mip_rel_gap=opts.mip_rel_gap, time_limit_s=limit)
@@ -164,12 +164,18 @@ def solve_exact(inst: Instance, opts: Options) -> Solution:
     the DAG is a chain and ``opts.use_dp`` (exact, memory-aware), else on the MILP."""
     t0 = time.perf_counter()
     t_end = None if opts.time_limit_s is None else t0 + opts.time_limit_s
-    P = Problem(inst)
-    T = ChainTables(inst, opts.levels) if (opts.use_dp and P.chain) else None
-    if T is not None:
-        inc = incumbent(P) if T.binding else None
-        ph1 = _chain_phase(inst, T, opts, "makespan", None, None if inc is None else inc[0], t_end)
+    T = P = None
+    if opts.use_dp and is_chain(inst):
+        T = ChainTables(inst, opts.levels)  # raises naming a node that fits nowhere
+        check_total_memory(inst)
+
+        def known() -> Placement | None:  # only when the shortest path breaks a capacity
+            inc = incumbent(Problem(inst))
+            return None if inc is None else inc[0]
+
+        ph1 = _chain_phase(inst, T, opts, "makespan", None, known, t_end)
     else:
+        P = Problem(inst)
         ph1 = _milp_phase1(P, opts, t_end)
     phases = [ph1]
     t_star = ph1.result.makespan_s

@@ -10,13 +10,23 @@ from __future__ import annotations
 from core.cost import DEVICE, Result, allowed_locations, evaluate, fits_memory, location_allowed
 from core.instance import Instance, Placement
 
-__all__ = ["Problem", "is_chain"]
+__all__ = ["Problem", "is_chain", "check_total_memory"]
 
 
 def is_chain(inst: Instance) -> bool:
     """Whether the DAG is a chain 0 → 1 → … → n−1 (the ``block`` granularity)."""
     preds = inst.preds
     return not preds[0] and all(preds[i] == [i - 1] for i in range(1, inst.num_nodes))
+
+
+def check_total_memory(inst: Instance) -> None:
+    """ValueError when the nodes' total weights + KV exceed what the up locations hold."""
+    caps = inst.system.mem_capacity_bytes
+    total = sum(inst.mem_need)
+    budget = sum(caps[k] for k in range(inst.num_locations) if location_allowed(inst, k))
+    if not fits_memory(total, budget):
+        raise ValueError(f"no placement fits the memory budget: the nodes need {total / 1e9:.3f} GB "
+                         f"(weights + KV) but the up locations hold {budget / 1e9:.3f} GB in total")
 
 
 class Problem:
@@ -29,12 +39,7 @@ class Problem:
         self.inst = inst
         self.n, self.K = inst.num_nodes, inst.num_locations
         self.allowed = allowed_locations(inst)  # raises naming a node that fits nowhere
-        caps = inst.system.mem_capacity_bytes
-        total = sum(inst.mem_need)
-        budget = sum(caps[k] for k in range(self.K) if location_allowed(inst, k))
-        if not fits_memory(total, budget):
-            raise ValueError(f"no placement fits the memory budget: the nodes need {total / 1e9:.3f} GB "
-                             f"(weights + KV) but the up locations hold {budget / 1e9:.3f} GB in total")
+        check_total_memory(inst)
         dev = inst.system.device
         self.nf, self.nq = len(dev.freqs_hz), len(dev.tx_powers_w)
         self.fmax, self.qmax = self.nf - 1, self.nq - 1

@@ -236,11 +236,14 @@ def _phase1(P: Problem, opts: Options, t0: float, statuses: list[str]) -> tuple[
     cands = [Placement(p.loc) for p in _roundings(P, model, out.col, SAMPLES)]  # highest levels
     if inc is not None:
         cands.append(inc[0])
+    proven = None
     if P.chain:  # the chain tables' phase 1 (without their MILP): T* or a good incumbent
         found = ChainTables(P.inst, levels=False).fastest(known=None if inc is None else inc[0],
                                                            label_budget=2_000, flow_milp=False)
         if found is not None:
             cands.append(found.placement)
+            if found.gap == 0.0:
+                proven = found.placement
     if not cands:  # packing is the hard part: first-fit decreasing, then the exact model
         need = P.inst.mem_need
         ffd = _first_fit(P, [{k: need[i] + (P.K - k) * 1e-3 for k in P.allowed[i]} for i in range(P.n)])
@@ -250,9 +253,12 @@ def _phase1(P: Problem, opts: Options, t0: float, statuses: list[str]) -> tuple[
             statuses.append("packing:milp")
             cands.append(solve_exact(P.inst, Options(phase2=False, use_dp=False, mip_rel_gap=1e-4,
                                                      threads=opts.threads)).placement)
-    p1 = min(cands, key=lambda c: P.evaluate(c).makespan_s)
-    budget = POLISH_SHARE * (time.perf_counter() - t0)
-    p1, moves = polish(P, p1, objective="makespan", levels=False, deadline=time.perf_counter() + budget)
+    p1, moves = min(cands, key=lambda c: P.evaluate(c).makespan_s), 0
+    if proven is not None and P.evaluate(proven).makespan_s <= P.evaluate(p1).makespan_s:
+        p1 = proven  # T* itself: nothing to polish
+    else:
+        budget = POLISH_SHARE * (time.perf_counter() - t0)
+        p1, moves = polish(P, p1, objective="makespan", levels=False, deadline=time.perf_counter() + budget)
     return p1, out.objective, {"phase1_lp_bound_s": out.objective, "phase1_candidates": len(cands),
                                "phase1_polish_moves": moves}
 
