@@ -82,7 +82,16 @@ def flow_milp(T, obj, con, B: float, upper: float, mip_rel_gap: float, time_limi
     # row ids: 0 = start; out(i,k) = 1 + i*K + k; in(i,l) = 1 + n*K + i*K + l; then caps, time
     r_cap = {k: 1 + 2 * n * K + j for j, k in enumerate(bind)}
     r_time = 1 + 2 * n * K + len(bind)
-    nrows = r_time + (1 if timed else 0)
+    # Chvátal–Gomory rounding of each capacity row by a node size d that recurs (the
+    # identical blocks): Σ floor(need_i / d)·u[i,k] ≤ floor(cap_k / d), valid for integral u;
+    # it cuts off the fractional block the LP would otherwise squeeze into a location
+    sizes, counts = np.unique(T.need, return_counts=True)
+    divisors = [float(d) for d, c in zip(sizes, counts) if c > 1 and d > 0.0][-3:]
+    r_cg = {}
+    for k in bind:
+        for d in divisors:
+            r_cg[k, d] = r_time + (1 if timed else 0) + len(r_cg)
+    nrows = r_time + (1 if timed else 0) + len(r_cg)
 
     def entry(r: int, c: int, v: float) -> None:
         rows_r.append(r)
@@ -104,6 +113,9 @@ def flow_milp(T, obj, con, B: float, upper: float, mip_rel_gap: float, time_limi
                     entry(1 + n * K + i * K + k, c, -1.0)
                 if k in r_cap:
                     entry(r_cap[k], c, T.need[i] / T.cap[k])
+                    for d in divisors:
+                        if T.need[i] >= d:
+                            entry(r_cg[k, d], c, float(math.floor(T.need[i] / d)))
                 if timed:
                     entry(r_time, c, (ct.node[i, k, o] + (ct.ret[k] if i == n - 1 else 0.0)) / B)
     for i in range(n - 1):
@@ -128,6 +140,8 @@ def flow_milp(T, obj, con, B: float, upper: float, mip_rel_gap: float, time_limi
     lo[0] = hi[0] = 1.0
     for r in list(r_cap.values()) + ([r_time] if timed else []):
         lo[r], hi[r] = -highspy.kHighsInf, 1.0
+    for (k, d), r in r_cg.items():
+        lo[r], hi[r] = -highspy.kHighsInf, float(math.floor(T.cap[k] / d))
     order = np.lexsort((np.asarray(rows_c), np.asarray(rows_r)))
     rr = np.asarray(rows_r)[order]
     start = np.searchsorted(rr, np.arange(nrows + 1)).astype(np.int32)
