@@ -414,3 +414,27 @@ def test_chain_flow_milp_matches_brute_force(seed: int) -> None:
     assert slow.gap == 0.0 and _close(slow.objective, best_e.energy_j, 1e-9), (slow, best_e.energy_j)
     r = evaluate(inst, slow.placement)
     assert _close(r.energy_j, slow.objective, 1e-9) and r.makespan_s <= B * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("seed", range(770, 790))
+def test_chain_flow_milp_with_identical_blocks_matches_brute_force(seed: int) -> None:
+    """Identical middle blocks (as in a real model) switch on the flow MILP's rounded
+    capacity rows (Σ_blocks u[i,k] ≤ floor(cap_k / block)); the optima stay brute force's."""
+    base = _tight_chain(seed)
+    d = base.to_dict()
+    n = base.num_nodes
+    block = float(np.median(base.mem_need))
+    d["weight_bytes"] = [d["weight_bytes"][0]] + [block] * (n - 2) + [d["weight_bytes"][-1]]
+    d["kv_bytes"] = [0.0] * n
+    caps = [max(c, 1.01 * max(d["weight_bytes"])) for c in base.system.mem_capacity_bytes]
+    inst = Instance.from_dict(d | {"system": base.system.to_dict() | {"mem_capacity_bytes": caps}})
+    if not _feasible(inst):
+        return
+    T = ChainTables(inst)
+    fast = T.fastest(label_budget=0)
+    _, best_t = brute_force(inst, "makespan", levels=False)
+    assert _close(fast.objective, best_t.makespan_s, 1e-9)
+    B = 1.1 * fast.objective
+    slow = T.min_energy(B * (1 + 1e-9), known=fast.placement, label_budget=0)
+    _, best_e = brute_force(inst, "energy", latency_bound_s=B)
+    assert _close(slow.objective, best_e.energy_j, 1e-9), (slow, best_e.energy_j)
