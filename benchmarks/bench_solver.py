@@ -16,8 +16,17 @@ the exact optimum (inf when the relaxed placement cannot meet the bound).
 ``--kv-on-device`` adds the harder case where every attention node's KV cache (511 tokens)
 sits on the device, so moving it costs a migration.
 
+``--scaling`` instead times the exact solver alone on a Llama-2-70B-class model (fp16
+weights, block granularity: 82 nodes, about 137 GB of weights, so the 40 GB servers'
+memory binds) with ``--scaling-servers`` servers: CPU time (``time.process_time``), status,
+gap, how each phase was settled.  The 70B shape is Llama-2-70B's published configuration:
+hidden 8192, 80 layers, 64 heads, 8 KV heads, FFN 28672, vocabulary 32000 (Meta's
+``params.json`` and tensor shapes, quoted in
+https://datascience.stackexchange.com/questions/126942).
+
     python benchmarks/bench_solver.py --quick
     python benchmarks/bench_solver.py --seeds 5 --kv-on-device
+    python benchmarks/bench_solver.py --scaling --seeds 2
 """
 from __future__ import annotations
 
@@ -36,12 +45,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from solvers.deaoff import solve  # noqa: E402
 from core.dag import build_dag  # noqa: E402
 from core.instance import Instance, make_instance  # noqa: E402
-from core.models import load_model_spec  # noqa: E402
+from core.models import ModelSpec, load_model_spec  # noqa: E402
 from core.system import make_snapshot, sample_scenario  # noqa: E402
 
 
 def _quiet_highs() -> None:
-    """HiGHS prints a banner when the first solver object is made: swallow it."""
+    """highspy prints a banner to the C-level stdout when the first solver object of a
+    process is made, before any option can turn it off; this script prints a table to
+    stdout, so it makes that first object itself with its own stdout pointed elsewhere
+    (the solver library never touches the process's file descriptors)."""
     import highspy
 
     sys.stdout.flush()
@@ -55,8 +67,15 @@ def _quiet_highs() -> None:
         os.close(fd)
 
 
-def make_instances(model: str, granularity: str, servers: int, seeds: int, kv_on_device: bool) -> list[Instance]:
-    graph = build_dag(load_model_spec(model), granularity, "decode", context_len=512)
+LLAMA2_70B = ModelSpec(name="llama-2-70b", arch="llama", hidden_size=8192, num_layers=80, num_heads=64,
+                       num_kv_heads=8, intermediate_size=28672, vocab_size=32000, tie_word_embeddings=False)
+"""Llama-2-70B's shape (module docstring for the source)."""
+
+
+def make_instances(model: str | ModelSpec, granularity: str, servers: int, seeds: int,
+                   kv_on_device: bool) -> list[Instance]:
+    spec = model if isinstance(model, ModelSpec) else load_model_spec(model)
+    graph = build_dag(spec, granularity, "decode", context_len=512)
     kv_loc, kv_move = {}, {}
     if kv_on_device:
         for name, attrs in graph.nodes(data=True):
@@ -120,6 +139,27 @@ def run_row(insts: list[Instance], time_limit: float, milp_too: bool, verbose: b
             "method": "/".join(sorted(methods))}
 
 
+def run_scaling(servers: list[int], seeds: int, time_limit: float) -> None:
+    """The exact solver alone on the 70B fp16 block chain (CPU time per solve)."""
+    print(f"DeAOff exact on llama-2-70b (fp16, block, decode, context 512), {seeds} channel draws per "
+          f"row, CPU seconds (time limit {time_limit:g} s)")
+    header = f"{'M':>2} {'nodes':>5} {'median':>9} {'max':>9} {'proven':>6} {'max gap':>8}  settled by"
+    print(header)
+    print("-" * len(header))
+    for m in servers:
+        insts = make_instances(LLAMA2_70B, "block", m, seeds, False)
+        times, proven, gaps, how = [], 0, [], set()
+        for inst in insts:
+            t = time.process_time()
+            sol = solve(inst, time_limit_s=time_limit)
+            times.append(time.process_time() - t)
+            proven += sol.status in ("optimal", "dp_optimal")
+            gaps.append(sol.mip_gap)
+            how.add("+".join(sol.solver_status))
+        print(f"{m:>2} {insts[0].num_nodes:>5} {_fmt_s(_median(times)):>9} {_fmt_s(max(times)):>9} "
+              f"{proven:>3}/{len(insts):<2} {_fmt_gap(max(gaps)):>8}  {', '.join(sorted(how))}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="2 seeds instead of --seeds")
@@ -131,9 +171,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-milp", action="store_true", help="skip the MILP-without-DP column at block level")
     ap.add_argument("--kv-on-device", action="store_true", help="also rows with every KV cache on the device")
     ap.add_argument("-v", "--verbose", action="store_true", help="one line per instance (stderr)")
+    ap.add_argument("--scaling", action="store_true", help="time the exact solver on the 70B fp16 block chain")
+    ap.add_argument("--scaling-servers", type=int, nargs="+", default=[4, 8, 16])
     args = ap.parse_args(argv)
+    for name in ("seeds", "time_limit"):
+        if not getattr(args, name) > 0:
+            ap.error(f"--{name.replace('_', '-')} must be > 0")
+    if any(m < 1 for m in args.servers + args.scaling_servers):
+        ap.error("server counts must be >= 1")
     seeds = 2 if args.quick else args.seeds
     _quiet_highs()
+    if args.scaling:
+        run_scaling(args.scaling_servers, seeds, args.time_limit)
+        return
     kv_cases = [False, True] if args.kv_on_device else [False]
     header = (f"{'granularity':<11} {'KV':<7} {'M':>2} {'nodes':>5} {'exact':>10} {'max':>9} {'proven':>6} "
               f"{'MILP':>9} {'relaxed':>9} {'speed-up':>8} {'vs MILP':>8} {'gap T':>7} {'max':>7} {'gap E':>7} {'max':>7}  method")

@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 
 from solvers.brute_force import brute_force
-from solvers.chain import ChainTables
-from solvers.deaoff import Solution, _binding_locations, _check, _polish, _Prep, is_chain, solve
+from solvers.deaoff import ChainTables, Problem, Solution, check_against_engine, is_chain, polish, solve
 from core.cost import evaluate, memory_use
 from core.instance import Instance, Placement, make_instance
 from core.system import DeviceConfig, Scenario, ServerConfig, make_snapshot
@@ -173,9 +172,8 @@ def test_chain_dp_equals_milp(seed: int) -> None:
             solve(inst, use_dp=True, levels=levels)
         return
     dp = solve(inst, use_dp=True, levels=levels)
-    # the DP hands over to the MILP only when a capacity binds (see _dp_phase1)
-    assert dp.method == "exact-dp" or _binding_locations(_Prep(inst))
-    assert dp.status in ("dp_optimal", "optimal")
+    # the chain tables are exact under the capacities too: no hand-over on small chains
+    assert dp.method == "exact-dp" and dp.status == "dp_optimal"
     assert _close(dp.phase1_makespan_s, milp.phase1_makespan_s, 1e-9)
     assert _close(dp.energy_j, milp.energy_j, 1e-9), (dp.energy_j, milp.energy_j)
     assert dp.makespan_s <= dp.latency_bound_s * (1 + 1e-9)
@@ -189,40 +187,68 @@ def _chain_instance(seed: int) -> Instance:
 
 
 @pytest.mark.parametrize("seed", range(500, 560))
-def test_chain_tables_shortest_paths_match_brute_force(seed: int) -> None:
-    """The fast chain path: phase 1 = the minimum makespan, the unconstrained energy
-    minimum = brute force with an unbounded latency; both re-evaluate to the same figures."""
+def test_chain_tables_match_brute_force(seed: int) -> None:
+    """The chain tables: phase 1 = the minimum makespan, the energy minimum with an
+    unbounded latency and with a bound between the fastest and the cheapest makespan =
+    brute force's, memory binding or not; every answer re-evaluates to its figures."""
     inst = _chain_instance(seed)
     if not _feasible(inst):
         return
     T = ChainTables(inst)
-    if T.binding:
-        return
-    t, p1 = T.fastest()
+    fast = T.fastest()
     _, best_t = brute_force(inst, "makespan", levels=False)
-    assert _close(t, best_t.makespan_s, 1e-9) and _close(evaluate(inst, p1).makespan_s, t, 1e-9)
-    e, te, p = T.cheapest()
+    assert _close(fast.objective, best_t.makespan_s, 1e-9)
+    assert _close(evaluate(inst, fast.placement).makespan_s, fast.objective, 1e-9)
+    cheap = T.min_energy(1e9)
     _, best_e = brute_force(inst, "energy", latency_bound_s=1e9)
-    assert _close(e, best_e.energy_j, 1e-9), (e, best_e.energy_j)
-    r = evaluate(inst, p)
-    assert _close(r.energy_j, e, 1e-9) and _close(r.makespan_s, te, 1e-9)
-    # a bound between the fastest and the cheapest makespan: the hull walk and the label
-    # search; the dual bound never exceeds the optimum, the answer is brute force's
-    B = t + 0.5 * (te - t)
-    if te > t * (1 + 1e-9):
-        lam, dual, known = T._dual(B)
+    assert _close(cheap.objective, best_e.energy_j, 1e-9), (cheap.objective, best_e.energy_j)
+    r = evaluate(inst, cheap.placement)
+    assert _close(r.energy_j, cheap.objective, 1e-9) and _close(r.makespan_s, cheap.makespan_s, 1e-9)
+    if cheap.makespan_s > fast.makespan_s * (1 + 1e-9):
+        B = fast.makespan_s + 0.5 * (cheap.makespan_s - fast.makespan_s)
         _, best_b = brute_force(inst, "energy", latency_bound_s=B)
-        assert lam >= 0 and dual <= best_b.energy_j * (1 + 1e-9)
-        assert known is not None and known[1] <= B and known[0] >= best_b.energy_j * (1 - 1e-9)
-        e2, t2, p2 = T.constrained(B * (1 + 1e-9))
-        r2 = evaluate(inst, p2)
-        assert _close(e2, best_b.energy_j, 1e-9) and _close(r2.energy_j, e2, 1e-9) and r2.makespan_s <= B * (1 + 1e-9)
+        mid = T.min_energy(B * (1 + 1e-9), known=fast.placement)
+        r2 = evaluate(inst, mid.placement)
+        assert _close(mid.objective, best_b.energy_j, 1e-9) and _close(r2.energy_j, mid.objective, 1e-9)
+        assert r2.makespan_s <= B * (1 + 1e-9)
+
+
+def _tight_chain(seed: int) -> Instance:
+    """A chain of 4-8 nodes on 3 locations whose memories force a split: each location holds
+    30-70% of the model (at least its largest node), so every capacity can bind."""
+    rng = np.random.default_rng(seed)
+    inst = random_instance(seed, shape="chain", levels2=seed % 2 == 0, n=int(rng.integers(5, 9) if seed % 2 else
+                                                                               rng.integers(4, 7)),
+                           servers=2, kv=bool(seed % 3 == 0), roomy=True)
+    total = sum(inst.mem_need)
+    caps = [max(float(total * rng.uniform(0.3, 0.7)), 1.01 * max(inst.mem_need)) for _ in range(3)]
+    return Instance.from_dict(inst.to_dict() | {"system": inst.system.to_dict() | {"mem_capacity_bytes": caps}})
+
+
+@pytest.mark.parametrize("seed", range(700, 740))
+def test_memory_binding_chain_matches_brute_force(seed: int) -> None:
+    """Chains where every location's capacity binds: the chain tables (label search with the
+    memory of each binding location in the label, pruned by the Lagrangian bound on time and
+    memory) prove the same optima as brute force, without the MILP."""
+    inst = _tight_chain(seed)
+    assert len(ChainTables(inst).binding) == inst.num_locations
+    if not _feasible(inst):
+        with pytest.raises(ValueError, match="memory budget|fits nowhere"):
+            solve(inst)
+        return
+    levels = len(inst.system.device.freqs_hz) > 1
+    sol = solve(inst, levels=levels)
+    assert sol.method == "exact-dp" and sol.status == "dp_optimal"
+    _, best_t = brute_force(inst, "makespan", levels=False)
+    assert _close(sol.phase1_makespan_s, best_t.makespan_s, 1e-9)
+    _, best_e = brute_force(inst, "energy", latency_bound_s=sol.latency_bound_s, levels=levels)
+    assert _close(sol.energy_j, best_e.energy_j, 1e-9), (sol.energy_j, best_e.energy_j)
+    _assert_engine(inst, sol)
 
 
 def test_chain_solve_uses_both_fast_branches() -> None:
     """On random chains the exact solve settles phase 2 by the unconstrained minimum when it
-    meets the bound and by the Lagrangian hull walk + pruned label search when it does not;
-    both equal brute force."""
+    meets the bound and by the Lagrangian search when it does not; both equal brute force."""
     settled = handed_over = 0
     for seed in range(500, 600):
         inst = _chain_instance(seed)
@@ -232,11 +258,7 @@ def test_chain_solve_uses_both_fast_branches() -> None:
         _, best_e = brute_force(inst, "energy", latency_bound_s=sol.latency_bound_s)
         assert _close(sol.energy_j, best_e.energy_j, 1e-9), (seed, sol.energy_j, best_e.energy_j)
         _assert_engine(inst, sol)
-        T = ChainTables(inst)
-        if T.binding:
-            continue
-        _, te, _ = T.cheapest()
-        if te <= sol.latency_bound_s * (1 + 1e-9):
+        if ChainTables(inst).min_energy(1e9).makespan_s <= sol.latency_bound_s * (1 + 1e-9):
             settled += 1
         else:
             handed_over += 1
@@ -273,11 +295,10 @@ def test_polish_never_worsens_and_keeps_the_bound(seed: int) -> None:
     if not _feasible(inst):
         return
     ex = solve(inst, use_dp=False)
-    P = _Prep(inst)
     start = ex.phase1_placement
     e0 = evaluate(inst, start).energy_j
     B = ex.latency_bound_s * (1 + 1e-9)
-    p, moves = _polish(P, start, e0, B, time.perf_counter() + 5.0)
+    p, moves = polish(Problem(inst), start, objective="energy", bound_s=B, deadline=time.perf_counter() + 5.0)
     r = evaluate(inst, p)  # validates memory and servers
     assert r.makespan_s <= B and r.energy_j <= e0 * (1 + 1e-12)
     assert r.energy_j >= ex.energy_j * (1 - 1e-9)
@@ -342,12 +363,11 @@ def test_down_server_is_excluded() -> None:
 
 def test_mismatch_between_milp_and_engine_raises() -> None:
     inst = random_instance(3, n=4)
-    P = _Prep(inst)
     p = solve(inst, phase2=False).placement
     true = evaluate(inst, p).makespan_s
     with pytest.raises(RuntimeError, match="mismatch"):
-        _check(P, p, true * 0.5, "makespan", proven=True)
-    _check(P, p, true, "makespan", proven=True)
+        check_against_engine(inst, p, true * 0.5, "makespan", proven=True)
+    check_against_engine(inst, p, true, "makespan", proven=True)
 
 
 def test_brute_force_refuses_large_instances() -> None:
@@ -374,3 +394,47 @@ def test_levels_false_keeps_highest_levels() -> None:
         dv, tx = sol.placement.levels(inst)
         assert set(dv) == {len(inst.system.device.freqs_hz) - 1}
         assert set(tx) == {len(inst.system.device.tx_powers_w) - 1}
+
+
+@pytest.mark.parametrize("seed", range(740, 770))
+def test_chain_flow_milp_matches_brute_force(seed: int) -> None:
+    """With no label budget the chain tables settle a binding chain on their path-flow MILP
+    (after Lagrangian variable fixing against the best path met): the same optima as brute
+    force, phase 1 and phase 2."""
+    inst = _tight_chain(seed)
+    if not _feasible(inst):
+        return
+    T = ChainTables(inst)
+    fast = T.fastest(label_budget=0)
+    _, best_t = brute_force(inst, "makespan", levels=False)
+    assert fast.gap == 0.0 and _close(fast.objective, best_t.makespan_s, 1e-9)
+    B = 1.1 * fast.objective
+    slow = T.min_energy(B * (1 + 1e-9), known=fast.placement, label_budget=0)
+    _, best_e = brute_force(inst, "energy", latency_bound_s=B)
+    assert slow.gap == 0.0 and _close(slow.objective, best_e.energy_j, 1e-9), (slow, best_e.energy_j)
+    r = evaluate(inst, slow.placement)
+    assert _close(r.energy_j, slow.objective, 1e-9) and r.makespan_s <= B * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("seed", range(770, 790))
+def test_chain_flow_milp_with_identical_blocks_matches_brute_force(seed: int) -> None:
+    """Identical middle blocks (as in a real model) switch on the flow MILP's rounded
+    capacity rows (Σ_blocks u[i,k] ≤ floor(cap_k / block)); the optima stay brute force's."""
+    base = _tight_chain(seed)
+    d = base.to_dict()
+    n = base.num_nodes
+    block = float(np.median(base.mem_need))
+    d["weight_bytes"] = [d["weight_bytes"][0]] + [block] * (n - 2) + [d["weight_bytes"][-1]]
+    d["kv_bytes"] = [0.0] * n
+    caps = [max(c, 1.01 * max(d["weight_bytes"])) for c in base.system.mem_capacity_bytes]
+    inst = Instance.from_dict(d | {"system": base.system.to_dict() | {"mem_capacity_bytes": caps}})
+    if not _feasible(inst):
+        return
+    T = ChainTables(inst)
+    fast = T.fastest(label_budget=0)
+    _, best_t = brute_force(inst, "makespan", levels=False)
+    assert _close(fast.objective, best_t.makespan_s, 1e-9)
+    B = 1.1 * fast.objective
+    slow = T.min_energy(B * (1 + 1e-9), known=fast.placement, label_budget=0)
+    _, best_e = brute_force(inst, "energy", latency_bound_s=B)
+    assert _close(slow.objective, best_e.energy_j, 1e-9), (slow, best_e.energy_j)

@@ -1,0 +1,85 @@
+"""DeAOff: the exact two-phase placement solver and its constraint relaxation.
+
+DeAOff (a dependency-aware offloading framework for generative-AI decoder models in
+mobile-edge computing) places a decoder's layer DAG between the phone and edge servers in
+two phases: phase 1 minimises the makespan T* over placements with every level at its
+highest (fastest); phase 2 minimises the device energy over placements, DVFS levels and
+transmit-power levels subject to makespan ≤ (1 + slack)·T* (or ≤ a deadline).  The
+paper's full text is not available to us: the formulation here is our reading of its
+abstract, written down in ``docs/system-model.md`` together with the system model.
+
+The model is exactly the cost engine's semantics (:mod:`core.cost`): every processor and
+the uplink serve their work in a fixed order, so a placement's schedule is determined and
+no order binaries are needed.  Every answer is re-evaluated by the engine and must match
+the model's objective (else RuntimeError).
+
+Modules:
+
+* :mod:`.prep` — per-instance coefficients (:class:`~.prep.Problem`);
+* :mod:`.chain` — chains (the ``block`` DAG): exact, memory-aware shortest paths on numpy
+  tables (a chain is a shortest path over (layer, location) states, as in Neurosurgeon,
+  Kang et al., ASPLOS 2017, and EdgeShard, Zhang et al., IEEE IoT-J 2024);
+* :mod:`.milp` — the exact MILP of one phase on HiGHS (Huangfu & Hall, "Parallelizing the
+  dual revised simplex method", Math. Prog. Comp. 2018), a time-indexed-free model with
+  big-M disjunctions (Tompkins, MIT thesis 2003, ch. 4);
+* :mod:`.exact` — the exact two-phase solve; :mod:`.relaxed` — LP relaxation, rounding,
+  repair by list scheduling (Munier, Queyranne & Schulz, 1998/2006) and polish.
+"""
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from core.instance import Instance
+
+from .chain import ChainTables
+from .exact import Options, solve_exact
+from .prep import Problem, is_chain
+from .relaxed import polish, solve_relaxed
+from .solution import BOUND_RTOL, CHECK_RTOL, STATUSES, Solution, check_against_engine
+
+__all__ = ["solve", "Solution", "is_chain", "Problem", "ChainTables", "check_against_engine", "polish",
+           "BOUND_RTOL", "CHECK_RTOL", "STATUSES"]
+
+
+def solve(inst: Instance, *, mode: Literal["exact", "relaxed"] = "exact", phase2: bool = True,
+          slack: float = 0.10, deadline_s: float | None = None, time_limit_s: float | None = None,
+          levels: bool = True, use_dp: bool = True, mip_rel_gap: float = 1e-9, threads: int = 1,
+          compare_exact: bool = False, exact: Solution | None = None) -> Solution:
+    """DeAOff on ``inst``: phase 1 (minimum makespan T*), then phase 2 (minimum device energy
+    with makespan ≤ (1 + slack)·T*, or ≤ ``deadline_s``) unless ``phase2=False``.
+
+    ``mode="exact"``: chains on the chain tables when ``use_dp`` (exact under the memory
+    capacities; the MILP takes over only when their label search exceeds its budget),
+    other DAGs on the MILP (HiGHS, relative gap ``mip_rel_gap``, ``threads`` threads).
+    ``time_limit_s`` caps the whole solve (half for phase 1 at most); on expiry the best
+    incumbent is returned with status "time_limit" and HiGHS's gap.
+    ``mode="relaxed"``: LP relaxation + rounding + repair + polish; status "relaxed", or
+    "infeasible_bound" (its best answer) when it cannot meet the bound.  With ``exact`` (a
+    reference exact Solution) or ``compare_exact=True`` (computed here with the same
+    arguments, not counted in ``wall_time_s``) the relaxed phase 2 uses the reference's
+    latency bound and ``gap_vs_exact`` is filled in (inf when the relaxed answer cannot
+    meet that bound).  ``levels=False``: every DVFS and transmit-power level stays at the
+    highest (both modes).
+    Raises ValueError when no placement is feasible (naming the node or the budget) or the
+    deadline is below T*; RuntimeError when HiGHS fails or the engine disagrees with a model.
+    """
+    if mode not in ("exact", "relaxed"):
+        raise ValueError(f"mode must be 'exact' or 'relaxed', got {mode!r}")
+    if not (slack >= 0 and math.isfinite(slack)):
+        raise ValueError(f"slack must be a finite number >= 0, got {slack!r}")
+    if deadline_s is not None and not (deadline_s > 0 and math.isfinite(deadline_s)):
+        raise ValueError(f"deadline_s must be a finite number > 0, got {deadline_s!r}")
+    if time_limit_s is not None and not (time_limit_s > 0):
+        raise ValueError(f"time_limit_s must be > 0, got {time_limit_s!r}")
+    if not (mip_rel_gap >= 0 and math.isfinite(mip_rel_gap)):
+        raise ValueError(f"mip_rel_gap must be a finite number >= 0, got {mip_rel_gap!r}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+    opts = Options(phase2=phase2, slack=slack, deadline_s=deadline_s, time_limit_s=time_limit_s, levels=levels,
+                   use_dp=use_dp, mip_rel_gap=mip_rel_gap, threads=threads)
+    if mode == "exact":
+        return solve_exact(inst, opts)
+    if compare_exact and exact is None:
+        exact = solve_exact(inst, opts)
+    return solve_relaxed(inst, opts, exact)

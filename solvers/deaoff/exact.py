@@ -1,0 +1,198 @@
+"""Exact DeAOff: chains on the memory-aware chain tables (:mod:`.chain`), every other DAG
+(or any DAG with ``use_dp=False``) on the MILP (:mod:`.milp`)."""
+from __future__ import annotations
+
+import time
+from typing import NamedTuple
+
+from core.cost import Result, evaluate, fits_memory, memory_use, placement_fits
+from core.instance import Instance, Placement
+
+from .chain import ChainTables
+from .milp import Milp
+from .prep import Problem, check_total_memory, is_chain
+from .solution import BOUND_RTOL, Solution, check_against_engine, phase2_bound, relative_gap
+
+__all__ = ["solve_exact", "incumbent", "DP_LABEL_BUDGET"]
+
+DP_LABEL_BUDGET = 20_000
+"""Labels the chain tables' label search may keep before their path-flow MILP takes over."""
+_INF = float("inf")
+
+
+class Options(NamedTuple):
+    """The options of one exact solve (see :func:`solvers.deaoff.solve`)."""
+
+    phase2: bool = True
+    slack: float = 0.10
+    deadline_s: float | None = None
+    time_limit_s: float | None = None
+    levels: bool = True
+    use_dp: bool = True
+    mip_rel_gap: float = 1e-9
+    threads: int = 1
+
+
+class _Phase(NamedTuple):
+    placement: Placement
+    result: Result
+    status: str  # "dp:<step>" (chain tables, see ChainAnswer.how) | HiGHS status
+    timed_out: bool
+    gap: float
+
+
+# --------------------------------------------------------------------------- incumbents
+def _greedy_fill(P: Problem, prefer: int) -> list[int] | None:
+    """Every node at ``prefer`` while it fits, else at the fastest location that still fits."""
+    used = [0.0] * P.K
+    cap, need = P.inst.system.mem_capacity_bytes, P.inst.mem_need
+    loc = []
+    for i in range(P.n):
+        for k in sorted(P.allowed[i], key=lambda k: (k != prefer, P.ptime(i, k), k)):
+            if fits_memory(used[k] + need[i], cap[k]):
+                used[k] += need[i]
+                loc.append(k)
+                break
+        else:
+            return None
+    return loc
+
+
+def incumbent(P: Problem, local_search_s: float = 0.0) -> tuple[Placement, float] | None:
+    """A good memory-feasible placement at the highest levels and its makespan (for big-M
+    values and cut-offs): everything at one location, greedy fills, then first-improvement
+    single-node moves within ``local_search_s``.  None when none of these fits."""
+    cands = [[k] * P.n for k in range(P.K) if all(k in a for a in P.allowed)]
+    cands += [g for k in range(P.K) if (g := _greedy_fill(P, k)) is not None]
+    scored = [(P.evaluate(Placement(loc)).makespan_s, loc) for loc in cands if placement_fits(P.inst, loc)]
+    if not scored:
+        return None
+    t_best, loc = min(scored, key=lambda x: x[0])
+    loc = list(loc)
+    deadline = time.perf_counter() + local_search_s
+    cap, need = P.inst.system.mem_capacity_bytes, P.inst.mem_need
+    used = memory_use(P.inst, loc)
+    improved = local_search_s > 0
+    while improved and time.perf_counter() < deadline:
+        improved = False
+        for i in range(P.n):
+            for k in P.allowed[i]:
+                if k == loc[i] or not fits_memory(used[k] + need[i], cap[k]):
+                    continue
+                old, loc[i] = loc[i], k
+                t = P.evaluate(Placement(loc)).makespan_s
+                if t < t_best * (1 - 1e-12):
+                    t_best, improved = t, True
+                    used[old] -= need[i]
+                    used[k] += need[i]
+                else:
+                    loc[i] = old
+            if time.perf_counter() > deadline:
+                break
+    return Placement(loc), t_best
+
+
+def horizon_fallback(P: Problem) -> float:
+    """A crude makespan upper bound: every activity in sequence."""
+    A = P.allowed
+    tot = sum(max(P.mig(i, k, q)[0] for k in A[i] for q in range(P.nq)) for i in range(P.n))
+    tot += sum(P.inp(k)[0] for k in range(1, P.K))
+    for i in range(P.n):
+        tot += max(P.ptime(i, k) for k in A[i])
+        tot += sum(max(P.trans(i, k, l, 0)[0] for k in A[i]) for l in range(P.K))
+    return tot
+
+
+# --------------------------------------------------------------------------- phases
+def _chain_phase(inst: Instance, T: ChainTables, opts: Options, what: str, bound_s: float | None,
+                 known, t_end: float | None) -> _Phase:
+    """One phase on the chain tables, checked against the engine."""
+    limit = None if t_end is None else max(t_end - time.perf_counter(), 1e-3)
+    kw = dict(known=known, label_budget=DP_LABEL_BUDGET, mip_rel_gap=opts.mip_rel_gap, time_limit_s=limit)
+    if what == "makespan":
+        ans = T.fastest(**kw)
+    else:
+        ans = T.min_energy(bound_s * (1 + BOUND_RTOL), **kw)
+    proven = ans.gap == 0.0
+    res = check_against_engine(inst, ans.placement, ans.objective, what, proven=proven)
+    if what == "energy" and res.makespan_s > bound_s * (1 + 1e-7):
+        raise RuntimeError(f"chain tables/engine mismatch: makespan {res.makespan_s!r} s > bound {bound_s!r} s")
+    return _Phase(ans.placement, res, "dp:" + ans.how, not proven, ans.gap)
+
+
+def _milp_phase1(P: Problem, opts: Options, t_end: float | None) -> _Phase:
+    budget = None if t_end is None else (t_end - time.perf_counter()) * (0.5 if opts.phase2 else 1.0)
+    inc = incumbent(P, local_search_s=0.5 if budget is None else min(0.5, 0.1 * budget))
+    ub = inc[1] if inc is not None else horizon_fallback(P)
+    model = Milp(P, phase=1, levels=opts.levels, horizon_s=ub * (1 + 1e-6) - P.mig_min)
+    out = model.run(time_limit_s=None if budget is None else max(budget, 1e-3), mip_rel_gap=opts.mip_rel_gap,
+                    threads=opts.threads, cutoff=None if inc is None else inc[1])
+    if out.status == "infeasible":
+        raise ValueError("no placement fits the memory budget: the nodes cannot be packed into the "
+                         "memory of the up locations")
+    if out.status == "time_limit_no_solution":
+        if inc is None:
+            raise RuntimeError("HiGHS hit the time limit in phase 1 without a feasible placement")
+        res = evaluate(P.inst, inc[0], record=True, check=True)
+        return _Phase(inc[0], res, out.status, True, relative_gap(res.makespan_s, model.dual_bound))
+    p = model.placement(out.col)
+    res = check_against_engine(P.inst, p, out.objective, "makespan", out.status == "optimal")
+    return _Phase(p, res, out.status, out.status == "time_limit", out.gap if out.status == "time_limit" else 0.0)
+
+
+def _milp_phase2(P: Problem, opts: Options, p1: Placement, bound: float, t_end: float | None) -> _Phase:
+    start = P.evaluate(p1)
+    model = Milp(P, phase=2, levels=opts.levels, horizon_s=bound * (1 + 1e-6) - P.mig_min, bound_s=bound,
+                 energy_unit_j=max(start.energy_j, 1e-30) / 100.0)
+    remaining = None if t_end is None else max(t_end - time.perf_counter(), 1e-3)
+    out = model.run(time_limit_s=remaining, mip_rel_gap=opts.mip_rel_gap, threads=opts.threads,
+                    cutoff=start.energy_j)
+    if out.status == "infeasible":
+        raise RuntimeError("HiGHS reports phase 2 infeasible although the phase-1 placement meets the bound")
+    if out.status == "time_limit_no_solution":
+        res = evaluate(P.inst, p1, record=True, check=True)
+        return _Phase(p1, res, out.status, True, relative_gap(res.energy_j, model.dual_bound))
+    p = model.placement(out.col)
+    res = check_against_engine(P.inst, p, out.objective, "energy", out.status == "optimal")
+    if res.makespan_s > bound * (1 + 1e-7):
+        raise RuntimeError(f"phase 2 answer breaks the bound: makespan {res.makespan_s!r} s > {bound!r} s")
+    return _Phase(p, res, out.status, out.status == "time_limit", out.gap if out.status == "time_limit" else 0.0)
+
+
+def solve_exact(inst: Instance, opts: Options) -> Solution:
+    """Phase 1 then (unless ``opts.phase2`` is False) phase 2, each on the chain tables when
+    the DAG is a chain and ``opts.use_dp`` (exact, memory-aware), else on the MILP."""
+    t0 = time.perf_counter()
+    t_end = None if opts.time_limit_s is None else t0 + opts.time_limit_s
+    T = P = None
+    if opts.use_dp and is_chain(inst):
+        T = ChainTables(inst, opts.levels)  # raises naming a node that fits nowhere
+        check_total_memory(inst)
+
+        def known() -> Placement | None:  # only when the shortest path breaks a capacity
+            inc = incumbent(Problem(inst))
+            return None if inc is None else inc[0]
+
+        ph1 = _chain_phase(inst, T, opts, "makespan", None, known, t_end)
+    else:
+        P = Problem(inst)
+        ph1 = _milp_phase1(P, opts, t_end)
+    phases = [ph1]
+    t_star = ph1.result.makespan_s
+    bound = None
+    if opts.phase2:
+        bound = phase2_bound(t_star, opts.slack, opts.deadline_s)
+        if T is not None:
+            ph2 = _chain_phase(inst, T, opts, "energy", bound, ph1.placement, t_end)
+        else:
+            ph2 = _milp_phase2(P, opts, ph1.placement, bound, t_end)
+        phases.append(ph2)
+    else:
+        phases[0] = ph1._replace(result=evaluate(inst, ph1.placement, record=True, check=True))
+    last = phases[-1]
+    used_milp = T is None
+    timed_out = any(ph.timed_out for ph in phases)
+    status = "time_limit" if timed_out else ("optimal" if used_milp else "dp_optimal")
+    return Solution(last.placement, last.result, last.result.makespan_s, last.result.energy_j, t_star, bound,
+                    status, max(ph.gap for ph in phases), time.perf_counter() - t0,
+                    "exact-milp" if used_milp else "exact-dp", ph1.placement, [ph.status for ph in phases])
