@@ -222,10 +222,6 @@ def run_agents(config: AgentsEvalConfig) -> dict[str, Any]:
     # small MLPs, one observation at a time: more threads only add synchronisation
     torch.set_num_threads(1)
     agents = [load_agent(m, i, cfg.checkpoint) for i, m in enumerate(cfg.models)]
-    for a in agents:
-        what = {"final": "final model (the one the run ended with)", "best": "best periodic-evaluation model",
-                "file": "the given file"}[a.checkpoint]
-        print(f"  {a.name}: {a.path}, {what}, step {a.model.num_timesteps:,}", file=sys.stderr, flush=True)
     env_cfg = dict(agents[0].env_config) if agents else {}
     if cfg.env_config is not None:
         env_cfg = _merge(env_cfg, read_mapping(cfg.env_config, "--env-config"))
@@ -251,6 +247,10 @@ def run_agents(config: AgentsEvalConfig) -> dict[str, Any]:
         if a.model.action_space != env.action_space:
             raise CLIError(f"{a.path} was trained on a different action space than {a.env_id} with this "
                            f"config: {a.model.action_space} vs {env.action_space}")
+    for a in agents:  # all checked: say which file each agent is
+        what = {"final": "final model (the one the run ended with)", "best": "best periodic-evaluation model",
+                "file": "the given file"}[a.checkpoint]
+        print(f"  {a.name}: {a.path}, {what}, step {a.model.num_timesteps:,}", file=sys.stderr, flush=True)
     methods: list[tuple[str, LoadedAgent | None, Any]] = [(a.name, a, None) for a in agents]
     methods += [("deaoff-oracle", None, None), ("deaoff-static", None, None)]
     methods += [(name, None, fn) for name, fn in HEURISTICS.items()]
