@@ -129,3 +129,18 @@ def test_static_mode_bad_suite_is_one_line(tmp_path):
     suite.write_text("models: [gpt2]\ngranularities: [block]\nphases: [decode]\nscenarios: [wifi]\nbogus: 1\n")
     proc = run("evaluate.py", "static", "--out", str(tmp_path / "o"), "--suite", str(suite))
     assert proc.returncode == 2 and "bogus" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_agents_mode_one_torch_thread_and_a_bar_per_method(tmp_path, capsys):
+    """Agent inference runs on one torch thread (as training does), and every method
+    shows a progress bar over its episodes."""
+    import torch
+
+    from deaoff_cli.evaluate_agents import AgentsEvalConfig, run_agents
+
+    torch.set_num_threads(2)
+    run_agents(AgentsEvalConfig(out=tmp_path / "o", episodes=1, env_config=TINY_ENV))
+    assert torch.get_num_threads() == 1
+    lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    for name in ("deaoff-oracle", "deaoff-static", *HEURISTICS):
+        assert any(line.startswith(name) and "1/1" in line for line in lines), name
