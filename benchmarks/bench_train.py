@@ -56,7 +56,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     cpu, wall = env_rate(args.env, args.env_steps)
-    print(f"{args.env} env.step, random unmasked actions: {cpu:,.0f} steps per CPU-second ({wall:,.0f} per wall second)")
+    print(f"{args.env} env.step, random unmasked actions: {cpu:,.0f} steps per CPU-second "
+          f"({wall:,.0f} per wall second)")
     cpu, wall = train_rate(args.algo, args.env, args.train_steps)
     print(f"{args.algo} training on {args.env} (configs/agents/{args.algo}.yaml, 1 env): {cpu:,.0f} steps per "
           f"CPU-second ({wall:,.0f} per wall second)")

@@ -85,8 +85,11 @@ NAME_KEYS = {
 
 def check_env_config_names(env_config: Mapping[str, Any], what: str = "env config") -> None:
     """``model`` and ``scenario`` name a preset or a file: a mapping in their place (an
-    inline scenario) is rejected here, with what to do instead, before the env is built."""
+    inline scenario) is rejected here, with what to do instead, before the env is built.
+    An empty value (``model:`` in a YAML file) is an error too, not the preset ``'None'``."""
     for key, meaning in NAME_KEYS.items():
+        if key in env_config and env_config[key] is None:
+            raise CLIError(f"{what}: {key} has no value; it must be {meaning}")
         value = env_config.get(key)
         if value is not None and not isinstance(value, str):
             hint = (" (write the mapping to a .yaml file and pass its path)" if isinstance(value, Mapping) else "")

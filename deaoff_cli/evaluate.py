@@ -31,7 +31,8 @@ import numpy as np
 import yaml
 
 from deaoff_cli.config_io import CLIError, positive_finite
-from deaoff_cli.evaluate_agents import CHECKPOINTS, DEFAULT_DEADLINE_MS, AgentsEvalConfig, load_agent, run_agents  # noqa: F401 (re-exported)
+from deaoff_cli.evaluate_agents import (  # noqa: F401  (load_agent, DEFAULT_DEADLINE_MS re-exported)
+    CHECKPOINTS, DEFAULT_DEADLINE_MS, AgentsEvalConfig, load_agent, run_agents)
 from deaoff_cli.plots import bar_plots
 
 STATIC_SUITE = Path(__file__).resolve().parent.parent / "configs" / "suites" / "static.yaml"

@@ -32,6 +32,7 @@ AGENTS = {
     "seed-out-of-range": (["--seed", "-1"], "--seed must be an integer in [0, 999999]"),
     "unknown-env-config-key": (["--env-config", '{"new_tokenz": 2}'], "new_tokenz"),
     "missing-env-config-file": (["--env-config", "/nonexistent/env.yaml"], "file not found"),
+    "empty-model-in-file": (["--env-config", "{tmp}/env.yaml"], "model has no value"),
 }
 
 TRAIN = {
@@ -78,6 +79,8 @@ def test_static_bad_suite(case, tmp_path):
 @pytest.mark.parametrize("case", list(AGENTS))
 def test_agents_bad_option(case, tmp_path):
     args, needle = AGENTS[case]
+    (tmp_path / "env.yaml").write_text("model:\nnew_tokens: 2\n")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     out = tmp_path / "out"
     proc = run("evaluate.py", "agents", "--out", str(out), "--episodes", "1", "--no-progress", *args)
     assert_one_error_line(proc, needle)
