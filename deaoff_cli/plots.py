@@ -95,24 +95,33 @@ def bar_plots(out: Path, methods: Mapping[str, Mapping[str, Any]], title: str,
     plt.close(fig)
 
 
-def widest_episode(tokens: Sequence[Mapping[str, Any]], names: Sequence[str]) -> int | None:
-    """The episode where the methods (the random policy left out) differ most: the largest
-    (max - min) / min of their mean decode-token latency."""
+def _spread_by_episode(tokens: Sequence[Mapping[str, Any]], methods: set[str]) -> dict[int, float]:
+    """Per episode: (max - min) / min of the methods' mean decode-token latency."""
     means: dict[int, dict[str, list[float]]] = {}
     for t in tokens:
-        if t["context"] is not None and t["method"] in names and t["method"] != "random":
+        if t["context"] is not None and t["method"] in methods:
             means.setdefault(t["episode"], {}).setdefault(t["method"], []).append(t["latency_s"])
-    best, best_spread = None, -1.0
-    for ep in sorted(means):
-        per_method = [float(np.mean(v)) for v in means[ep].values()]
-        if len(per_method) < 2 or min(per_method) <= 0:
-            continue
-        spread = (max(per_method) - min(per_method)) / min(per_method)
-        if spread > best_spread:
-            best, best_spread = ep, spread
-    if best is None and means:
-        best = min(means)
-    return best
+    spread = {}
+    for ep, per_method in means.items():
+        values = [float(np.mean(v)) for v in per_method.values()]
+        if len(values) >= 2 and min(values) > 0:
+            spread[ep] = (max(values) - min(values)) / min(values)
+    return spread
+
+
+def widest_episode(tokens: Sequence[Mapping[str, Any]], names: Sequence[str]) -> int | None:
+    """The episode where the methods under comparison differ most: the largest
+    (max - min) / min of their mean decode-token latency.  Compared are the agents and
+    DeAOff (oracle, static); without two of them, every method but the random policy.
+    (A heuristic that is always far off, e.g. all-device, would otherwise decide.)"""
+    focus = {n for n in names if method_group(n) in ("trained agents", "DeAOff")}
+    spread = _spread_by_episode(tokens, focus) if len(focus) >= 2 else {}
+    if not spread or max(spread.values()) <= 0:
+        spread = _spread_by_episode(tokens, {n for n in names if n != "random"})
+    if spread:
+        return max(sorted(spread), key=lambda ep: spread[ep])
+    episodes = sorted({t["episode"] for t in tokens})
+    return episodes[0] if episodes else None
 
 
 def latency_trace(out: Path, names: Sequence[str], tokens: Sequence[Mapping[str, Any]]) -> int | None:
@@ -129,16 +138,21 @@ def latency_trace(out: Path, names: Sequence[str], tokens: Sequence[Mapping[str,
     fig, axes = plt.subplots(rows, 1, figsize=(11, 2.6 * rows + 0.6), sharex=True,
                              gridspec_kw={"height_ratios": [3] + [1.3] * (rows - 1)})
     main_ax, rate_ax = axes[0], axes[-1]
-    for name in names:
+    # heuristics first, then DeAOff, then the agents on top, wider lines underneath: a
+    # method that matches another stays visible
+    order = {"heuristics": 0, "DeAOff": 1, "trained agents": 2}
+    width = {"heuristics": 1.2, "DeAOff": 2.4, "trained agents": 1.4}
+    for name in sorted(names, key=lambda n: order[method_group(n)]):
         mine = [t for t in recs if t["method"] == name]
         if not mine:
             continue
+        group = method_group(name)
         ax = axes[1] if name == "random" else main_ax
-        style = "-" if method_group(name) != "heuristics" else ":"
-        ax.plot([t["token"] for t in mine], [t["latency_s"] * 1e3 for t in mine], style, marker=".",
-                color=method_color(name, names), label=name)
+        ax.plot([t["token"] for t in mine], [t["latency_s"] * 1e3 for t in mine], ":" if group == "heuristics" else "-",
+                marker=".", linewidth=width[group], color=method_color(name, names), label=name)
     seed = recs[0]["seed"] if recs else "?"
-    main_ax.set_ylabel("latency (ms)")
+    main_ax.set_ylabel("latency (ms), log scale")
+    main_ax.set_yscale("log")
     main_ax.set_title(f"per-token latency, held-out episode {ep} (seed {seed}): the episode where the methods "
                       "differ most", fontsize=10)
     main_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)

@@ -40,6 +40,14 @@ def test_trace_shows_the_widest_episode_ignoring_random():
     assert widest_episode(tokens, names) == 1
 
 
+def test_trace_compares_agents_and_deaoff_first():
+    """all-device is far off in every episode (spread 10); the agent and DeAOff-oracle
+    differ only in episode 2: that episode is shown."""
+    tokens = _tokens({ep: {"agent-ppo": [1.0, 1.0 + (ep == 2)], "deaoff-oracle": [1.0, 1.0],
+                           "all-device": [11.0, 11.0]} for ep in range(4)})
+    assert widest_episode(tokens, ["agent-ppo", "deaoff-oracle", "all-device"]) == 2
+
+
 def test_figures_are_written(tmp_path):
     names = ["agent-ppo", "deaoff-oracle", "heft", "random"]
     tokens = _tokens({0: {n: [0.002 * (i + 1), 0.003] for i, n in enumerate(names)}})
