@@ -6,7 +6,14 @@ One :class:`MECProcess` per environment, driven by the environment's seeded gene
   h(t+1) = ρ·h(t) + √(1-ρ²)·w, w ~ CN(0, 1) (Jakes-style block fading, docs/system-model.md §3);
   the power gain |h|² is Exp(1) in steady state.
 * Log-normal shadowing per server, drawn once per episode (σ from the scenario).
-* Mobility: the distance to each server follows a reflected Gaussian random walk.
+* Mobility (``mobility_model``): ``random-walk``, the distance to each server follows a
+  reflected Gaussian random walk; or ``path``, the user moves along a road lined with the
+  servers (Gauss-Markov speed) and a server beyond its coverage radius is out of range
+  (down in the snapshot, its caches lost): handover (:mod:`core.mobility`).
+* Thermal throttling (opt-in ``thermal``): a first-order RC model of the phone's
+  temperature, heated by the device energy of each token (``advance(rng,
+  device_energy_j=..., elapsed_s=...)``); above a threshold the snapshot's device runs at
+  capped DVFS levels and DRAM bandwidth (:mod:`core.thermal`).
 * Edge background load: a birth-death Markov chain over discrete load levels
   (time-sliced servers).
 * Background users (batched servers, opt-in ``background_users``): a discrete-time
@@ -16,11 +23,20 @@ One :class:`MECProcess` per environment, driven by the environment's seeded gene
   departures D ~ Binomial(B(t), ``user_departure_prob``) (each user leaves
   independently).  Its stationary mean is about p_arrive / p_depart users when the cap
   does not bind.  It starts each episode at the scenario's ``background_users``.
-* Outages (optional): an up server fails with a fixed probability per token and stays
-  down for a geometric number of tokens; the KV caches it held are lost.
+* Outages (optional): a two-state (up/down) Markov chain per server.  An up server fails
+  with probability ``outage_prob`` per token and then stays down for a geometric number of
+  tokens with mean ``outage_mean_tokens`` (it comes back with probability
+  1/``outage_mean_tokens`` per token); the KV caches it held are lost.  The long-run
+  fraction of tokens a server is down is p·L / (1 + p·L) (p = outage_prob, L = mean length).
+
+Every switch that is off takes no random draws, so the seeded trajectories of the other
+processes do not change when a new switch is added; the thermal model takes none at all
+after ``reset`` (its path depends on the plans, never on extra draws), so the random
+future (fading, load, users, outages, mobility) is the same for every policy.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -28,7 +44,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .mobility import PathMobility
 from .system import Scenario, SystemSnapshot, make_snapshot
+from .thermal import ThermalModel, capped_levels
+
+MOBILITY_MODELS = ("random-walk", "path")
 
 
 @dataclass
@@ -40,12 +60,48 @@ class DynamicsConfig:
     shadowing: bool = True
     """Draw log-normal shadowing per server at the start of each episode."""
     mobility: bool = True
-    """Random walk of the device-server distances."""
+    """Move the device (model: ``mobility_model``)."""
+    mobility_model: str = "random-walk"
+    """``random-walk``: each device-server distance follows a reflected Gaussian random walk;
+    ``path``: the user moves along a road past the servers, with coverage and handover
+    (:mod:`core.mobility`)."""
     speed_km_per_token: float = 0.005
-    """Standard deviation of one token's distance step."""
+    """Standard deviation of one token's distance step (``random-walk``)."""
     min_distance_km: float = 0.02
-    """Reflecting bounds of the walk."""
+    """Reflecting bounds of the walk (``path``: the minimum distance only)."""
     max_distance_km: float = 1.5
+    server_spacing_km: float = 0.2
+    """``path``: distance between neighbouring servers along the road (ITU-R M.2135
+    urban-microcell inter-site distance)."""
+    coverage_radius_km: float = 0.2 / math.sqrt(3.0)
+    """``path``: a server is out of range beyond this distance (hexagonal cell radius ISD/√3)."""
+    mean_speed_m_per_s: float = 30.0 / 3.6
+    """``path``: Gauss-Markov mean speed v̄ (30 km/h, ITU-R M.2135 base-coverage urban)."""
+    speed_std_m_per_s: float = 0.2 * 30.0 / 3.6
+    """``path``: Gauss-Markov speed deviation σ (an assumption: 0.2·v̄)."""
+    gauss_markov_alpha: float = 0.85
+    """``path``: memory α per 0.5 s (ns-3 GaussMarkovMobilityModel example)."""
+    token_interval_s: float = 0.02
+    """``path``: time the user moves per token, fixed so the trajectory does not depend on
+    the plans (≈ 1/51.5 tok/s, llama.cpp Hexagon Llama-3.2-1B decode on Snapdragon 8 Elite);
+    also the thermal model's Δt when ``advance`` is not told the token's length."""
+    thermal: bool = False
+    """Device thermal throttling (off by default: existing seeded trajectories unchanged)."""
+    ambient_temp_c: float = 25.0
+    """T_amb (room temperature, an assumption)."""
+    thermal_resistance_k_per_w: float = 12.0
+    """R_th = τ/C, τ = 540 s, C = 45 J/K (Galaxy S25+ measurements, S25_THERMAL project)."""
+    thermal_time_constant_s: float = 540.0
+    """τ (same source)."""
+    throttle_temps_c: tuple[float, ...] = (42.0,)
+    """Ascending thresholds; above ``throttle_temps_c[i]`` the device is capped to
+    ``throttle_fractions[i]`` of its top speed (42 °C: the S25+'s throttle point)."""
+    throttle_fractions: tuple[float, ...] = (0.5,)
+    """Speed caps, in (0, 1], descending (≈ 50%: S25+; iPhone 16 Pro decode loses nearly half,
+    arXiv:2603.23640)."""
+    thermal_initial_temp_c: tuple[float, float] = (25.0, 45.0)
+    """[lo, hi]: a request starts at a temperature drawn uniformly from it (an assumption:
+    what earlier use left the phone at); lo = hi for a fixed start."""
     load: bool = True
     """Markov chain over ``load_levels`` for each server's background load."""
     load_levels: tuple[float, ...] = (0.0, 0.5, 0.8, 0.95)
@@ -89,6 +145,40 @@ class DynamicsConfig:
             raise ValueError("dynamics probabilities must lie in [0, 1]")
         if not self.outage_mean_tokens >= 1:
             raise ValueError(f"dynamics.outage_mean_tokens must be >= 1, got {self.outage_mean_tokens!r}")
+        self._check_new_keys()
+
+    def _check_new_keys(self) -> None:
+        """Mobility along a path and the thermal model."""
+        if self.mobility_model not in MOBILITY_MODELS:
+            raise ValueError(f"dynamics.mobility_model must be one of {list(MOBILITY_MODELS)}, "
+                             f"got {self.mobility_model!r}")
+        for key in ("server_spacing_km", "coverage_radius_km", "token_interval_s", "thermal_resistance_k_per_w",
+                    "thermal_time_constant_s"):
+            v = getattr(self, key)
+            if not (_finite(v) and v > 0):
+                raise ValueError(f"dynamics.{key} must be finite and > 0, got {v!r}")
+        for key in ("mean_speed_m_per_s", "speed_std_m_per_s"):
+            v = getattr(self, key)
+            if not (_finite(v) and v >= 0):
+                raise ValueError(f"dynamics.{key} must be finite and >= 0, got {v!r}")
+        if not (_finite(self.gauss_markov_alpha) and 0 <= self.gauss_markov_alpha <= 1):
+            raise ValueError(f"dynamics.gauss_markov_alpha must lie in [0, 1], got {self.gauss_markov_alpha!r}")
+        if not _finite(self.ambient_temp_c):
+            raise ValueError(f"dynamics.ambient_temp_c must be finite, got {self.ambient_temp_c!r}")
+        temps, fracs = tuple(self.throttle_temps_c), tuple(self.throttle_fractions)
+        if len(temps) != len(fracs):
+            raise ValueError(f"dynamics.throttle_temps_c ({len(temps)}) and throttle_fractions ({len(fracs)}) "
+                             "must have the same length")
+        if not all(_finite(t) for t in temps) or list(temps) != sorted(set(temps)):
+            raise ValueError(f"dynamics.throttle_temps_c must be finite and strictly ascending, got {temps!r}")
+        if not all(_finite(f) and 0 < f <= 1 for f in fracs) or list(fracs) != sorted(fracs, reverse=True):
+            raise ValueError(f"dynamics.throttle_fractions must lie in (0, 1] and descend, got {fracs!r}")
+        self.throttle_temps_c = tuple(float(t) for t in temps)
+        self.throttle_fractions = tuple(float(f) for f in fracs)
+        init = tuple(self.thermal_initial_temp_c)
+        if len(init) != 2 or not all(_finite(t) for t in init) or init[0] > init[1]:
+            raise ValueError(f"dynamics.thermal_initial_temp_c must be [lo, hi] with lo <= hi, got {init!r}")
+        self.thermal_initial_temp_c = (float(init[0]), float(init[1]))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "DynamicsConfig":
@@ -97,6 +187,10 @@ class DynamicsConfig:
         if unknown:
             raise ValueError(f"dynamics: unknown key(s) {unknown}; known keys: {sorted(names)}")
         return cls(**data)
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 class MECProcess:
@@ -123,6 +217,17 @@ class MECProcess:
         if config.background_users and np.any(self.users[self.batched] > config.max_background_users):
             raise ValueError(f"a server starts with more background users than dynamics.max_background_users "
                              f"({config.max_background_users})")
+        self.path = PathMobility(m, spacing_km=config.server_spacing_km,
+                                 coverage_radius_km=config.coverage_radius_km,
+                                 mean_speed_m_per_s=config.mean_speed_m_per_s,
+                                 speed_std_m_per_s=config.speed_std_m_per_s, alpha=config.gauss_markov_alpha,
+                                 min_distance_km=config.min_distance_km) \
+            if config.mobility_model == "path" else None
+        self.thermal = ThermalModel(ambient_c=config.ambient_temp_c,
+                                    resistance_k_per_w=config.thermal_resistance_k_per_w,
+                                    time_constant_s=config.thermal_time_constant_s,
+                                    throttle_temps_c=config.throttle_temps_c,
+                                    throttle_fractions=config.throttle_fractions) if config.thermal else None
 
     def reset(self, rng: np.random.Generator) -> None:
         cfg, sc = self.config, self.scenario
@@ -136,15 +241,38 @@ class MECProcess:
             else np.ones(m, dtype=complex)
         self.shadow_db = rng.normal(0.0, [s.shadowing_std_db for s in sc.servers]) if cfg.shadowing \
             else np.zeros(m)
+        # the new processes draw after the old ones, and only when switched on
+        if self.path is not None:
+            self.path.reset(rng)
+            self.distance_km = self.path.distances_km
+        if self.thermal is not None:
+            lo, hi = cfg.thermal_initial_temp_c
+            self.thermal.temp_c = float(rng.uniform(lo, hi))
 
-    def advance(self, rng: np.random.Generator) -> list[int]:
-        """One token later.  Returns the servers (1-based locations) that just went down."""
+    def advance(self, rng: np.random.Generator, *, device_energy_j: float | None = None,
+                elapsed_s: float | None = None) -> list[int]:
+        """One token later.  Returns the servers (1-based locations) that just became
+        unavailable (an outage began or the device left their coverage): the KV caches they
+        held are lost.
+
+        ``device_energy_j`` / ``elapsed_s``: the device energy and the length of the token
+        just played (the engine's ``Result.energy_j`` and ``makespan_s``), which heat the
+        phone (``thermal``); ``elapsed_s`` defaults to ``token_interval_s``, the energy to 0
+        (an idle phone cools towards ambient).  Ignored when ``thermal`` is off.
+        """
         cfg = self.config
         m = self.scenario.num_servers
+        for name, v in (("device_energy_j", device_energy_j), ("elapsed_s", elapsed_s)):
+            if v is not None and not (_finite(v) and v >= 0):
+                raise ValueError(f"advance: {name} must be finite and >= 0, got {v!r}")
+        up_before = self.server_up
         if cfg.fading:
             w = (rng.standard_normal(m) + 1j * rng.standard_normal(m)) / math.sqrt(2.0)
             self.h = self.rho * self.h + np.sqrt(1.0 - self.rho ** 2) * w
-        if cfg.mobility and cfg.speed_km_per_token > 0:
+        if cfg.mobility and self.path is not None:
+            self.path.step(rng, cfg.token_interval_s)
+            self.distance_km = self.path.distances_km
+        elif cfg.mobility and cfg.speed_km_per_token > 0:
             d = self.distance_km + rng.normal(0.0, cfg.speed_km_per_token, m)
             lo, hi = cfg.min_distance_km, cfg.max_distance_km
             d = np.where(d < lo, 2 * lo - d, d)
@@ -159,15 +287,33 @@ class MECProcess:
             self.load_state = new
         if cfg.background_users and self.batched.any():
             self.users = self._step_users(rng)
-        failed: list[int] = []
         if cfg.outages:
             for k in range(m):
                 if self.down_for[k] > 0:
                     self.down_for[k] -= 1
                 elif rng.random() < cfg.outage_prob:
                     self.down_for[k] = int(rng.geometric(1.0 / cfg.outage_mean_tokens))
-                    failed.append(k + 1)
-        return failed
+        if self.thermal is not None:
+            dt = cfg.token_interval_s if elapsed_s is None else float(elapsed_s)
+            energy = 0.0 if device_energy_j is None else float(device_energy_j)
+            if dt > 0:
+                self.thermal.step(energy / dt, dt)
+        up_after = self.server_up
+        return [k + 1 for k in range(m) if up_before[k] and not up_after[k]]
+
+    def rollout(self, rng: np.random.Generator, num_tokens: int) -> list[SystemSnapshot]:
+        """Reset, then the snapshots of ``num_tokens`` tokens (advancing between them with no
+        device energy): the episode's random future, as a policy driven by the same seeded
+        generator sees it (the thermal state here is an idle phone's; with ``thermal`` on
+        record the snapshots the policy actually met instead)."""
+        if isinstance(num_tokens, bool) or not isinstance(num_tokens, (int, np.integer)) or num_tokens < 1:
+            raise ValueError(f"rollout needs num_tokens >= 1, got {num_tokens!r}")
+        self.reset(rng)
+        out = [self.snapshot()]
+        for _ in range(num_tokens - 1):
+            self.advance(rng)
+            out.append(self.snapshot())
+        return out
 
     def _step_users(self, rng: np.random.Generator) -> np.ndarray:
         """One token of the birth-death process on the batched servers (others keep 0)."""
@@ -187,11 +333,49 @@ class MECProcess:
         return [int(u) for u in self.users]
 
     @property
+    def in_range(self) -> list[bool]:
+        """Per server: within coverage (always true outside the ``path`` mobility model)."""
+        if self.path is None:
+            return [True] * self.scenario.num_servers
+        return [bool(x) for x in self.path.in_range]
+
+    @property
     def server_up(self) -> list[bool]:
-        return [bool(d == 0) for d in self.down_for]
+        """Per server: usable now (no outage and in range)."""
+        return [bool(d == 0) and r for d, r in zip(self.down_for, self.in_range)]
+
+    @property
+    def temperature_c(self) -> float | None:
+        """The phone's temperature (None when ``thermal`` is off)."""
+        return None if self.thermal is None else self.thermal.temp_c
+
+    @property
+    def speed_fraction(self) -> float:
+        """The throttle cap on the device's speed now (1: unthrottled)."""
+        return 1.0 if self.thermal is None else self.thermal.speed_fraction
+
+    @property
+    def dvfs_levels_available(self) -> int:
+        """How many of the device's DVFS levels (lowest first) run at their own frequency now;
+        in the snapshot the levels above them run at the highest of these."""
+        freqs = self.scenario.device.freqs_hz
+        frac = self.speed_fraction
+        return len(freqs) if frac >= 1.0 else capped_levels(freqs, frac)
 
     def snapshot(self) -> SystemSnapshot:
-        return make_snapshot(self.scenario, fading_power=list(np.abs(self.h) ** 2),
+        """The system now: the engine's input.  Out-of-range and failed servers are down; a
+        throttled device has its frequencies capped at the highest available level and its
+        DRAM bandwidth scaled by the throttle fraction."""
+        snap = make_snapshot(self.scenario, fading_power=list(np.abs(self.h) ** 2),
                              shadowing_db=list(self.shadow_db), loads=self.loads,
                              distances_km=list(self.distance_km), server_up=self.server_up,
                              background_users=self.background_users)
+        frac = self.speed_fraction
+        if frac < 1.0:
+            dev = copy.copy(snap.device)  # never mutate the scenario's device
+            n = self.dvfs_levels_available
+            cap = dev.freqs_hz[n - 1]
+            dev.freqs_hz = tuple(min(f, cap) for f in dev.freqs_hz)
+            dev.mem_bw_bytes_per_s = dev.mem_bw_bytes_per_s * frac
+            snap.device = dev
+        return snap
