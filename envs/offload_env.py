@@ -125,8 +125,9 @@ class _OffloadBase(gym.Env):
         full = self.tokens.instance(cfg.prompt_len + cfg.new_tokens, make_snapshot(self.scenario),
                                     [-1] * self.num_nodes)
         self._model_bytes = sum(full.mem_need)
-        if cfg.dynamics.outages and self._model_bytes > self.scenario.device.mem_capacity_bytes:
-            raise ValueError(f"outages are on but {cfg.model} ({self._model_bytes / 1e9:.2f} GB with its cache) "
+        if ((cfg.dynamics.outages or cfg.dynamics.mobility_model == "path")
+                and self._model_bytes > self.scenario.device.mem_capacity_bytes):
+            raise ValueError(f"outages or path mobility are on but {cfg.model} ({self._model_bytes / 1e9:.2f} GB with its cache) "
                              f"does not fit the device ({self.scenario.device.mem_capacity_bytes / 1e9:.2f} GB): "
                              "a token could have nowhere to run")
         self._reference_fn = reference_fn
@@ -219,7 +220,7 @@ class _OffloadBase(gym.Env):
         self.lost = [False] * self.num_nodes
         self.token += 1
         if self.token < self.num_tokens:
-            for k in self.process.advance(self.np_random):
+            for k in self.process.advance(self.np_random, device_energy_j=res.energy_j, elapsed_s=res.makespan_s):
                 for i in range(self.num_nodes):
                     if self.kv_loc[i] == k:
                         self.kv_loc[i] = -1
