@@ -43,7 +43,7 @@ import numpy as np
 
 from core.multi import ALL_DEVICE, Decision, JointResult, MultiUserSystem, fairness
 
-__all__ = ["JointSolution", "solve_joint", "brute_force_joint", "selfish", "all_edge", "all_device",
+__all__ = ["JointSolution", "best_response", "solve_joint", "brute_force_joint", "selfish", "all_edge", "all_device",
            "greedy_joint", "METHODS", "run_method"]
 
 
@@ -346,7 +346,7 @@ def _warm_start(system: MultiUserSystem, opts: list[list[Decision]], x: dict, st
 
 
 # --------------------------------------------------------------------------- baselines
-def _best_response(system: MultiUserSystem, u: int, decisions: list[Decision | None],
+def best_response(system: MultiUserSystem, u: int, decisions: list[Decision | None],
                    alone: bool = False) -> Decision:
     """User u's cheapest option given ``decisions`` of the others (None: absent); ``alone``
     ignores the others entirely (cost and memory).  Ties: first in ``options`` order."""
@@ -373,7 +373,7 @@ def _repair(system: MultiUserSystem, decisions: list[Decision]) -> list[Decision
         out[u] = d
         if not system.fits(u, d, out):
             out[u] = None
-            out[u] = _best_response(system, u, out)
+            out[u] = best_response(system, u, out)
     return out  # type: ignore[return-value]
 
 
@@ -381,7 +381,7 @@ def selfish(system: MultiUserSystem, weights: Sequence[float] | None = None) -> 
     """Each user's optimum as if the edge were its own (the selfish optimum)."""
     t0 = time.perf_counter()
     n = len(system.users)
-    decisions = [_best_response(system, u, [None] * n, alone=True) for u in range(n)]
+    decisions = [best_response(system, u, [None] * n, alone=True) for u in range(n)]
     return _finish(system, _repair(system, decisions), _weights(system, weights), t0)
 
 
@@ -415,7 +415,7 @@ def greedy_joint(system: MultiUserSystem, weights: Sequence[float] | None = None
     t0 = time.perf_counter()
     out: list[Decision | None] = [None] * len(system.users)
     for u in range(len(system.users)):
-        out[u] = _best_response(system, u, out)
+        out[u] = best_response(system, u, out)
     return _finish(system, out, _weights(system, weights), t0)  # type: ignore[arg-type]
 
 
