@@ -118,3 +118,21 @@ def test_ansi_render():
     env = parallel_env(SMALL, render_mode="ansi")
     env.reset(seed=0)
     assert env.render().startswith("step 0")
+
+
+def test_bench_multi_prints_the_tables():
+    """benchmarks/bench_multi.py runs end to end on tiny settings (timings not asserted)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "benchmarks/bench_multi.py", "--users", "1,2", "--seeds", "1",
+                           "--models", "gpt2", "--env-steps", "5"], cwd=root, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| 2 | ")]
+    assert len(rows) == 1 + len(__import__("solvers.joint").joint.METHODS)
+    bad = subprocess.run([sys.executable, "benchmarks/bench_multi.py", "--users", "0"], cwd=root,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--users" in bad.stderr
