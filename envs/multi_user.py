@@ -51,6 +51,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
@@ -315,13 +316,17 @@ class MultiUserOffloadEnv(ParallelEnv):
         return observations, rewards, terminations, truncations, infos
 
     # ------------------------------------------------------------------ observation
-    def _others(self, agent: str) -> tuple[list[str], list[Decision | None]]:
-        """The live agents and, for the others, their last decisions (this agent: None)."""
+    def _others(self, agent: str, pending: Mapping[str, int] | None = None
+                ) -> tuple[list[str], list[Decision | None]]:
+        """The live agents and, for the others, their last decisions (this agent: None);
+        ``pending`` actions of this step replace the last decisions of their agents."""
         agents = list(self.agents)
-        return agents, [None if a == agent else self._last.get(a) for a in agents]
+        pending = pending or {}
+        return agents, [None if a == agent else (self.decode(a, pending[a]) if a in pending else self._last.get(a))
+                        for a in agents]
 
-    def _mask(self, agent: str) -> np.ndarray:
-        agents, decisions = self._others(agent)
+    def _mask(self, agent: str, pending: Mapping[str, int] | None = None) -> np.ndarray:
+        agents, decisions = self._others(agent, pending)
         system = self._system(agents)
         u = agents.index(agent)
         mask = np.zeros(self.num_actions, dtype=np.int8)
@@ -340,9 +345,16 @@ class MultiUserOffloadEnv(ParallelEnv):
         mask[-1] = 1
         return {"observation": np.zeros(self._obs_space["observation"].shape, np.float32), "action_mask": mask}
 
-    def _observe(self, agent: str) -> dict[str, np.ndarray]:
+    def observe(self, agent: str, pending: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
+        """A live agent's observation, with the ``pending`` actions of agents that already
+        chose this step taken as their decisions (the sequential view of :class:`SharedPolicyEnv`)."""
+        if agent not in self.agents:
+            raise ValueError(f"{agent} is not live; live: {self.agents}")
+        return self._observe(agent, pending)
+
+    def _observe(self, agent: str, pending: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
         cfg, K = self.config, self.K
-        agents, decisions = self._others(agent)
+        agents, decisions = self._others(agent, pending)
         system = self._system(agents)
         u = agents.index(agent)
         user = self.users[agent]
@@ -371,7 +383,7 @@ class MultiUserOffloadEnv(ParallelEnv):
                         max(cap - used[k - 1], 0.0) / cap if cap > 0 else 0.0,
                         1.0 / (at[k - 1] + 1), view.server_load[k - 1], float(view.server_up[k - 1])]
         obs = np.concatenate([own, dag.ravel(), channel, servers]).astype(np.float32)
-        return {"observation": obs, "action_mask": self._mask(agent)}
+        return {"observation": obs, "action_mask": self._mask(agent, pending)}
 
     # ------------------------------------------------------------------ render
     def render(self) -> str | None:
@@ -392,3 +404,62 @@ def parallel_env(config: "Mapping[str, Any] | MultiUserConfig | None" = None,
                  render_mode: str | None = None) -> MultiUserOffloadEnv:
     """``MultiUserOffload-v0`` (PettingZoo's ``parallel_env`` convention)."""
     return MultiUserOffloadEnv(config, render_mode)
+
+
+class SharedPolicyEnv(gym.Env):
+    """A Gymnasium view of ``MultiUserOffload-v0`` for one policy acting for every agent
+    (parameter sharing; e.g. sb3-contrib's MaskablePPO through :meth:`action_masks`).
+
+    The live agents of a token step act one after another, in arrival order: each gym step
+    shows one agent's observation (with the actions already chosen this step taken as the
+    others' decisions) and takes its action; the step that completes the token step runs
+    the parallel environment.  Reward: 0 on the intermediate gym steps and, on the completing
+    one, the sum of every agent's reward of that token step (a team reward: the policy
+    maximises −Σ_u C_u/scale_u, the joint reference's objective with ω_u = 1/scale_u).
+    The episode ends with the parallel one (terminated; truncated at its horizon).
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, config: "Mapping[str, Any] | MultiUserConfig | None" = None) -> None:
+        self.par = MultiUserOffloadEnv(config)
+        self.observation_space = self.par._obs_space["observation"]
+        self.action_space = self.par._act_space
+        self._queue: list[str] = []
+        self._pending: dict[str, int] = {}
+        self._obs: dict[str, np.ndarray] | None = None
+
+    def _show(self) -> np.ndarray:
+        self._obs = self.par.observe(self._queue[0], self._pending)
+        return self._obs["observation"]
+
+    def action_masks(self) -> np.ndarray:
+        if self._obs is None:
+            raise RuntimeError("call reset() first")
+        return self._obs["action_mask"].astype(bool)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.par.reset(seed=seed)
+        while not self.par.agents:  # an episode without a request: draw another
+            self.par.reset()
+        self._queue, self._pending = list(self.par.agents), {}
+        return self._show(), {}
+
+    def step(self, action: int):
+        if self._obs is None or not self._queue:
+            raise RuntimeError("call reset() first")
+        self._pending[self._queue.pop(0)] = int(action)
+        if self._queue:
+            return self._show(), 0.0, False, False, {}
+        _, rewards, terms, truncs, infos = self.par.step(self._pending)
+        reward = float(sum(rewards[a] for a in self._pending))
+        info = {"costs": {a: infos[a]["cost"] for a in self._pending}}
+        self._pending = {}
+        if not self.par.agents:
+            self._obs = None
+            truncated = any(truncs.values())
+            return np.zeros(self.observation_space.shape, np.float32), reward, not truncated, truncated, info
+        self._queue = list(self.par.agents)
+        return self._show(), reward, False, False, info
+

@@ -136,3 +136,41 @@ def test_bench_multi_prints_the_tables():
     bad = subprocess.run([sys.executable, "benchmarks/bench_multi.py", "--users", "0"], cwd=root,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--users" in bad.stderr
+
+
+def test_shared_policy_view():
+    """The Gymnasium view passes Gymnasium's checker; its rewards add up to the parallel
+    env's (same seed, same actions: every agent's first unmasked action), and MaskablePPO
+    runs on it."""
+    from gymnasium.utils.env_checker import check_env
+
+    from envs.multi_user import SharedPolicyEnv
+
+    cfg = {**SMALL, "max_steps": 8}
+    env = SharedPolicyEnv(cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        check_env(env, skip_render_check=True)
+    env.reset(seed=4)
+    total = 0.0
+    while True:
+        _, r, term, trunc, _ = env.step(int(np.flatnonzero(env.action_masks())[0]))
+        total += r
+        if term or trunc:
+            break
+    par = parallel_env(cfg)
+    obs, _ = par.reset(seed=4)
+    expected = 0.0
+    while par.agents:
+        pending = {}
+        for a in list(par.agents):
+            pending[a] = int(np.flatnonzero(par.observe(a, pending)["action_mask"])[0])
+        obs, rew, *_ = par.step(pending)
+        expected += sum(rew[a] for a in pending)
+    assert total == pytest.approx(expected, rel=1e-12)
+
+    from sb3_contrib import MaskablePPO
+
+    model = MaskablePPO("MlpPolicy", SharedPolicyEnv(cfg), n_steps=32, batch_size=16, n_epochs=1, seed=0,
+                        device="cpu")
+    model.learn(total_timesteps=32)
