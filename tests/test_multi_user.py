@@ -173,3 +173,16 @@ def test_joint_user_weights_and_bad_input(multi):
         run_method(system, "oracle")
     with pytest.raises(ValueError, match="time_limit_s"):
         solve_joint(system, time_limit_s=0)
+
+
+def test_user_hardware_and_distance(multi):
+    """A user's own phone profile and distance factor reach its snapshot; bad configs are refused."""
+    (u,) = _users(multi, [dict(model="gpt2", device_hardware="apple-a17-pro", distance_scale=2.0)])
+    from core.hardware import load_profile
+
+    assert u.nominal.device.mem_bw_bytes_per_s == load_profile("apple-a17-pro").mem_bw_bytes_per_s
+    assert u.distances_km == [0.4, 1.0]
+    with pytest.raises(ValueError, match="distance_scale"):
+        UserConfig(distance_scale=0.0)
+    with pytest.raises(ValueError, match="prompt_len"):
+        UserConfig(prompt_len=0)
