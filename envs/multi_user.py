@@ -189,6 +189,8 @@ class MultiUserOffloadEnv(ParallelEnv):
         self.agents = []
         self.users = {}
         self._last: dict[str, Decision] = {}
+        self._masks: dict[str, np.ndarray] = {}
+        """Each live agent's mask in its last observation (the one its action answers)."""
         self._scale: dict[str, tuple[float, float]] = {}
         self._h: dict[str, np.ndarray] = {}
         self._next_id = 0
@@ -263,7 +265,8 @@ class MultiUserOffloadEnv(ParallelEnv):
         penalties = {}
         for u, agent in enumerate(acting):
             wanted = self.decode(agent, actions[agent])  # raises on an action outside the space
-            masked = not self._mask(agent)[int(actions[agent])]
+            mask = self._masks.get(agent)
+            masked = not (self._mask(agent) if mask is None else mask)[int(actions[agent])]
             trial = list(placed)
             trial[u] = wanted
             if not masked and system.fits(u, wanted, trial):
@@ -274,6 +277,7 @@ class MultiUserOffloadEnv(ParallelEnv):
                 replaced = True
             penalties[agent] = cfg.invalid_action_penalty if masked else 0.0
             infos[agent] = {"replaced": replaced, "invalid": masked}
+        self._masks = {}
         result = system.evaluate(placed)  # type: ignore[arg-type]
         rewards, terminations, truncations = {}, {}, {}
         for u, agent in enumerate(acting):
@@ -330,11 +334,8 @@ class MultiUserOffloadEnv(ParallelEnv):
         system = self._system(agents)
         u = agents.index(agent)
         mask = np.zeros(self.num_actions, dtype=np.int8)
-        for d in system.options(u):
-            trial = list(decisions)
-            trial[u] = d
-            if system.fits(u, d, trial):
-                mask[self.encode(d)] = 1
+        for d in system.fitting_options(u, decisions):
+            mask[self.encode(d)] = 1
         if not mask.any():  # the others' last decisions leave no room: the options alone
             for d in system.options(u):
                 mask[self.encode(d)] = 1
@@ -383,7 +384,10 @@ class MultiUserOffloadEnv(ParallelEnv):
                         max(cap - used[k - 1], 0.0) / cap if cap > 0 else 0.0,
                         1.0 / (at[k - 1] + 1), view.server_load[k - 1], float(view.server_up[k - 1])]
         obs = np.concatenate([own, dag.ravel(), channel, servers]).astype(np.float32)
-        return {"observation": obs, "action_mask": self._mask(agent, pending)}
+        mask = self._mask(agent, pending)
+        if not pending:
+            self._masks[agent] = mask
+        return {"observation": obs, "action_mask": mask}
 
     # ------------------------------------------------------------------ render
     def render(self) -> str | None:

@@ -264,7 +264,10 @@ def solve_joint(system: MultiUserSystem, weights: Sequence[float] | None = None,
                     by_U.setdefault(U, []).append(z)
                     by_G.setdefault(G, []).append(z)
                 mdl.row(0.0, 0.0, [(z, 1.0) for z in zs] + [(x[u, d], -1.0)])
-            for tab, ind in ((by_s, lambda v: a[m, v]), (by_U, lambda v: t[v]), (by_G, lambda v: h[v])):
+            links = [(by_s, lambda v: a[m, v])]
+            if M > 1:  # one model: U = s and G = 1, these rows would repeat the first
+                links += [(by_U, lambda v: t[v]), (by_G, lambda v: h[v])]
+            for tab, ind in links:
                 for v, zs in tab.items():
                     mdl.row(-inf, 0.0, [(z, 1.0) for z in zs] + [(ind(v), -1.0)])
     t_build = time.perf_counter() - t0

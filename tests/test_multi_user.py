@@ -186,3 +186,24 @@ def test_user_hardware_and_distance(multi):
         UserConfig(distance_scale=0.0)
     with pytest.raises(ValueError, match="prompt_len"):
         UserConfig(prompt_len=0)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000))
+def test_fitting_options_is_fits_for_every_option(multi, seed):
+    rng = np.random.default_rng(seed)
+    scen = _tight(multi, float(rng.uniform(0.3, 2.0)))
+    users = [User(UserConfig(model=MODELS[int(rng.integers(2))]), scen) for _ in range(3)]
+    system = MultiUserSystem(scen, users)
+    decisions = []
+    for u in range(3):
+        opts = system.options(u)
+        decisions.append(opts[int(rng.integers(len(opts)))])
+    for u in range(3):
+        expected = []
+        for d in system.options(u):
+            trial = list(decisions)
+            trial[u] = d
+            if system.fits(u, d, trial):
+                expected.append(d)
+        assert system.fitting_options(u, decisions) == expected
