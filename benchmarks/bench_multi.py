@@ -2,7 +2,7 @@
 heuristics, and MultiUserOffload-v0's step rate, against the number of users N.
 
     python benchmarks/bench_multi.py [--users 1,2,4,8,16] [--seeds 3] [--models llama-3.2-1b]
-                                     [--time-limit 20] [--env-steps 200]
+                                     [--time-limit 20] [--env-steps 200] [--plot cost_vs_n.png]
 
 One token step per (N, seed) on the ``multi-user`` scenario (two shared batched edges over
 5G NR): N requests of the given models (drawn uniformly), prompt lengths uniform in
@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--models", default="llama-3.2-1b", help="comma-separated model presets")
     parser.add_argument("--time-limit", type=float, default=20.0, help="joint MILP time limit (s)")
     parser.add_argument("--env-steps", type=int, default=200, help="env steps timed per N (0: skip)")
+    parser.add_argument("--plot", default=None, help="write total cost and Jain's index against N to this PNG")
     args = parser.parse_args()
     try:
         ns = [int(x) for x in args.users.split(",")]
@@ -88,6 +89,7 @@ def main() -> None:
     print("| N | method | total C | per-user mean | per-user p95 | Jain | vs joint |")
     print("|---|---|---|---|---|---|---|")
     summary = []
+    curves: dict[str, list[tuple[float, float]]] = {m: [] for m in METHODS}
     for n in ns:
         rows = {m: [] for m in METHODS}
         times, statuses = [], []
@@ -107,6 +109,7 @@ def main() -> None:
             jain = statistics.mean(f["jain"] for _, f in rows[m])
             print(f"| {n} | {m} | {total:.4f} | {mean:.4f} | {p95:.4f} | {jain:.3f} | "
                   f"{(total / joint_total - 1) * 100:+.1f}% |")
+            curves[m].append((total, jain))
         gain = 1 - joint_total / statistics.mean(t for t, _ in rows["selfish"])
         rate = env_rate(n, args.env_steps, models) if args.env_steps else float("nan")
         summary.append((n, gain, statistics.median(times), max(times), sorted(set(statuses)), rate))
@@ -116,6 +119,31 @@ def main() -> None:
     for n, gain, med, mx, st, rate in summary:
         print(f"| {n} | {gain * 100:.1f}% lower | {med:.3f} | {mx:.3f} | {', '.join(st)} | {rate:.1f} | "
               f"{rate * n:.1f} |")
+    if args.plot:
+        plot(ns, curves, args.plot)
+
+
+def plot(ns: list[int], curves: dict[str, list[tuple[float, float]]], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    for m, pts in curves.items():
+        if m == "all-device":
+            continue  # an order of magnitude above the others: it would flatten the plot
+        ax1.plot(ns, [p[0] for p in pts], marker="o", label=m)
+        ax2.plot(ns, [p[1] for p in pts], marker="o", label=m)
+    ax1.set(xlabel="users N", ylabel="total cost Σ C_u (C = T + E)", xscale="log", yscale="log")
+    ax2.set(xlabel="users N", ylabel="Jain's index of per-user cost", xscale="log", ylim=(0, 1.05))
+    for ax in (ax1, ax2):
+        ax.set_xticks(ns, [str(n) for n in ns])
+        ax.grid(alpha=0.3)
+    ax1.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"plot written to {path}")
 
 
 if __name__ == "__main__":

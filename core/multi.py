@@ -17,8 +17,8 @@ runs one token per step, a prefill counting as one step):
   its FLOP/s and bandwidth.  A time-sliced server is processor-shared: each of its U_k
   users gets (1−ρ)/U_k of it.
 * **Uplink.**  Each server's cell splits its uplink bandwidth equally among the users
-  transmitting to it in the step (an equal-share OFDMA scheduler, as in the MEC
-  literature's "equal bandwidth allocation"): a user at server k gets bandwidth W_k/U_k
+  transmitting to it in the step (an equal-share frequency-division scheduler, our
+  modelling choice; documented in docs/multi-user.md): a user at server k gets bandwidth W_k/U_k
   and its Shannon rate on that share (:func:`core.system.shannon_rate_bps`).  A user
   placing layers on k always uploads to k (the token ids or activations), so the users
   transmitting in cell k are exactly the U_k users at k.  Downlinks and the backhaul are
@@ -246,7 +246,10 @@ class JointResult:
 
 def fairness(costs: Sequence[float]) -> dict[str, float]:
     """Mean, 95th percentile (linear interpolation) and Jain's index (Σx)²/(n·Σx²) of a cost
-    distribution (Jain, Chiu & Hawe, DEC-TR-301, 1984); Jain = 1 when all are equal."""
+    distribution (R. Jain, D.-M. Chiu, W. R. Hawe, "A Quantitative Measure of Fairness and
+    Discrimination for Resource Allocation in Shared Computer Systems", DEC Research Report
+    TR-301, 1984, http://www.cse.wustl.edu/~jain/papers/fairness.htm): 1 when all are equal,
+    1/n when one user bears everything."""
     x = np.asarray(costs, dtype=float)
     if x.size == 0:
         raise ValueError("fairness needs at least one cost")
