@@ -139,8 +139,15 @@ def _couplings(nm_m: int, other_users: int, other_models: int) -> list[tuple[int
 
 
 def solve_joint(system: MultiUserSystem, weights: Sequence[float] | None = None, *,
-                time_limit_s: float | None = None, mip_rel_gap: float = 1e-9) -> JointSolution:
+                time_limit_s: float | None = None, mip_rel_gap: float = 1e-9,
+                mode: str = "exact") -> JointSolution:
     """The joint MILP (module docstring).  Status "optimal" or "time_limit" (with gap).
+
+    ``mode="relaxed"`` (for large N): the LP relaxation of the same model; each user takes
+    its option of largest x, users in index order keep it if it fits beside those kept
+    (else best-respond to them), and the answer is costed by the engine; status "relaxed",
+    ``gap`` = (answer − LP bound) / answer, a certified bound on its distance from the
+    joint optimum.
 
     Options dominated at their own server are dropped before the model is built: (p, k) is
     dominated by (p', k) with p' > p (fewer layers, hence no more memory at k, and the same
@@ -152,6 +159,8 @@ def solve_joint(system: MultiUserSystem, weights: Sequence[float] | None = None,
     from solvers.deaoff.milp import new_highs
 
     t0 = time.perf_counter()
+    if mode not in ("exact", "relaxed"):
+        raise ValueError(f"mode must be 'exact' or 'relaxed', got {mode!r}")
     if time_limit_s is not None and not time_limit_s > 0:
         raise ValueError(f"time_limit_s must be > 0, got {time_limit_s!r}")
     w = _weights(system, weights)
@@ -288,8 +297,8 @@ def solve_joint(system: MultiUserSystem, weights: Sequence[float] | None = None,
     hs.passModel(nc, nr, len(idx), 2, 1, 0.0, np.asarray(mdl.cost), np.asarray(mdl.lb), np.asarray(mdl.ub),
                  np.asarray(lo), np.asarray(hi), np.asarray(start, dtype=np.int32),
                  np.asarray(idx, dtype=np.int32), np.asarray(val, dtype=float),
-                 np.asarray(mdl.integer, dtype=np.int32))
-    start_cols = _warm_start(system, opts, x, starts, w, nc)
+                 np.asarray(mdl.integer, dtype=np.int32) * (mode == "exact"))
+    start_cols = _warm_start(system, opts, x, starts, w, nc) if mode == "exact" else None
     if start_cols is not None:
         hs.setSolution(start_cols)
     hs.run()
@@ -301,6 +310,15 @@ def solve_joint(system: MultiUserSystem, weights: Sequence[float] | None = None,
         raise RuntimeError(f"HiGHS found no joint solution (status {status})")
     col = np.asarray(hs.getSolution().col_value)
     decisions = [max(opts[u], key=lambda d: col[x[u, d]]) for u in range(nu)]
+    if mode == "relaxed":
+        bound = float(info.objective_function_value)
+        sol = _finish(system, _repair(system, decisions), w, t0, status="relaxed",
+                      stats={"columns": nc, "rows": nr, "build_s": t_build, "pruned_options": pruned,
+                             "lp_bound": bound})
+        sol.gap = max(sol.objective - bound, 0.0) / sol.objective if sol.objective > 0 else 0.0
+        if bound > sol.objective * (1 + 1e-6) + 1e-12:
+            raise RuntimeError(f"joint LP bound {bound!r} exceeds the engine's cost {sol.objective!r} of a feasible answer")
+        return sol
     sol = _finish(system, decisions, w, t0,
                   status="optimal" if status == "Optimal" else "time_limit",
                   gap=float(info.mip_gap) if math.isfinite(info.mip_gap) else math.inf,
@@ -422,7 +440,7 @@ def greedy_joint(system: MultiUserSystem, weights: Sequence[float] | None = None
     return _finish(system, out, _weights(system, weights), t0)  # type: ignore[arg-type]
 
 
-METHODS = ("joint", "selfish", "greedy", "all-edge-nearest", "all-edge-least-loaded", "all-device")
+METHODS = ("joint", "joint-relaxed", "selfish", "greedy", "all-edge-nearest", "all-edge-least-loaded", "all-device")
 
 
 def run_method(system: MultiUserSystem, method: str, weights: Sequence[float] | None = None,
@@ -430,6 +448,8 @@ def run_method(system: MultiUserSystem, method: str, weights: Sequence[float] | 
     """One of :data:`METHODS` by name."""
     if method == "joint":
         return solve_joint(system, weights, time_limit_s=time_limit_s)
+    if method == "joint-relaxed":
+        return solve_joint(system, weights, time_limit_s=time_limit_s, mode="relaxed")
     if method == "selfish":
         return selfish(system, weights)
     if method == "greedy":

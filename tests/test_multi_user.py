@@ -160,6 +160,13 @@ def test_joint_beats_every_baseline(multi):
     for m, total in totals.items():
         assert totals["joint"] <= total * (1 + 1e-9), (m, totals)
     assert totals["joint"] < totals["selfish"]  # contention in this step makes selfish lose
+    relaxed = solve_joint(system, mode="relaxed")
+    assert relaxed.status == "relaxed" and 0 <= relaxed.gap < 1
+    lp_bound = relaxed.stats["lp_bound"]
+    assert lp_bound <= totals["joint"] * (1 + 1e-9)  # the LP bound is below the optimum
+    assert relaxed.objective == pytest.approx(lp_bound / (1 - relaxed.gap), rel=1e-9)
+    with pytest.raises(ValueError, match="mode"):
+        solve_joint(system, mode="heuristic")
 
 
 def test_joint_user_weights_and_bad_input(multi):
