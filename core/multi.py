@@ -395,7 +395,13 @@ class MultiUserSystem:
             caps = [snap.mem_capacity_bytes[0]]
             for k in range(self.K):
                 left = snap.mem_capacity_bytes[k + 1] - (used[k] - own[k])
-                caps.append(max(left, 0.0))  # < 0 only when the joint check below fails first
+                if left < 0.0:
+                    if not fits_memory(used[k] - own[k], snap.mem_capacity_bytes[k + 1]):
+                        raise ValueError(f"memory exceeded at edge{k + 1}: the other users hold "
+                                         f"{(used[k] - own[k]) / 1e9:.3f} GB of its "
+                                         f"{snap.mem_capacity_bytes[k + 1] / 1e9:.3f} GB")
+                    left = 0.0  # within the memory tolerance (float rounding of the sums)
+                caps.append(left)
             snap = dataclasses.replace(snap, mem_capacity_bytes=caps)
         return user.token.with_token_state(snap)
 
