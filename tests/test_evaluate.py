@@ -20,7 +20,7 @@ def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
 def test_static_mode_writes_the_table(tmp_path):
     suite = tmp_path / "suite.yaml"
     suite.write_text("models: [gpt2, llama-2-7b]\ngranularities: [block]\nphases: [decode, prefill]\n"
-                     "scenarios: [wifi, two-server]\nprompt_len: 64\ncontext_len: 128\n")
+                     "scenarios: [wifi-campus, two-edge]\nprompt_len: 64\ncontext_len: 128\n")
     out = tmp_path / "static"
     proc = run("evaluate.py", "static", "--out", str(out), "--suite", str(suite))
     assert proc.returncode == 0, proc.stderr
@@ -110,7 +110,7 @@ def test_agents_mode_checkpoint_best_missing(tmp_path, tiny_model):
 
 @pytest.mark.parametrize("args, message", [
     (["--model", "no/such/run"], "not found"),
-    (["--env-config", '{"scenario": "multi-server"}'], "different observation space"),
+    (["--env-config", '{"scenario": "city-multi-edge"}'], "different observation space"),
     (["--episodes", "0"], "--episodes"),
 ], ids=["missing-model", "other-observation-space", "no-episodes"])
 def test_agents_mode_bad_input_is_one_line(tmp_path, tiny_model, args, message):
@@ -126,7 +126,7 @@ def test_agents_mode_bad_input_is_one_line(tmp_path, tiny_model, args, message):
 
 def test_static_mode_bad_suite_is_one_line(tmp_path):
     suite = tmp_path / "suite.yaml"
-    suite.write_text("models: [gpt2]\ngranularities: [block]\nphases: [decode]\nscenarios: [wifi]\nbogus: 1\n")
+    suite.write_text("models: [gpt2]\ngranularities: [block]\nphases: [decode]\nscenarios: [wifi-campus]\nbogus: 1\n")
     proc = run("evaluate.py", "static", "--out", str(tmp_path / "o"), "--suite", str(suite))
     assert proc.returncode == 2 and "bogus" in proc.stderr and "Traceback" not in proc.stderr
 
