@@ -24,8 +24,10 @@ PRESETS = ("urban-5g", "wifi-campus", "lte-cell-edge", "two-edge", "city-multi-e
 CONSTRAINED = PRESETS[:-1]
 
 
-def test_the_presets_are_exactly_these():
-    assert set(list_scenarios()) == set(PRESETS)
+def test_the_single_user_presets_exist_and_the_old_names_are_gone():
+    names = set(list_scenarios())
+    assert set(PRESETS) <= names
+    assert not names & {"wifi", "cell-edge", "two-server", "multi-server"}
 
 
 @pytest.mark.parametrize("name", PRESETS)
