@@ -1,7 +1,7 @@
 """Cost-engine throughput: evaluations per second of ``core.cost.evaluate``.
 
 Llama-2-7B decode (context 129) at ``block`` (34 nodes) and ``sublayer`` (130 nodes)
-granularity on ``configs/scenarios/multi-server.yaml`` (1 device + 4 edge servers), single
+granularity on ``configs/scenarios/city-multi-edge.yaml`` (1 device + 4 edge servers), single
 process.  Placements are random but seeded and pre-generated: each node draws a location
 uniformly among those that are up and still have memory for it (the shared
 ``feasible_locations`` helper), plus a random DVFS and transmit-power level; so every
@@ -71,7 +71,7 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="cProfile the block record=False run")
     args = ap.parse_args()
 
-    snap = make_snapshot(load_scenario("multi-server"))
+    snap = make_snapshot(load_scenario("city-multi-edge"))
     rng = np.random.default_rng(args.seed)
     rows = []
     for gran in ("block", "sublayer"):
@@ -90,7 +90,7 @@ def main() -> None:
             prof.disable()
             pstats.Stats(prof).sort_stats("tottime").print_stats(12)
 
-    print(f"cost engine, llama-2-7b decode, multi-server (1 device + 4 servers), "
+    print(f"cost engine, llama-2-7b decode, city-multi-edge (1 device + 4 servers), "
           f"{NUM_PLACEMENTS} seeded feasible placements, single process")
     print(f"{'granularity':<12}{'nodes':>6}{'record=False':>15}{'record=True':>14}{'no check':>12}   evals/s")
     for gran, n, fast, rec, nocheck in rows:

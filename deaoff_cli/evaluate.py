@@ -1,8 +1,11 @@
 """Benchmark DeAOff, the classic heuristics and trained agents with the one cost engine.
 
-    python evaluate.py static --out DIR [--quick] [--suite YAML] [--seed S]
-        The paper-style table: DeAOff (exact and relaxed) against every heuristic on a
-        suite of models × granularities × phases × channel conditions × servers.
+    python evaluate.py static --out DIR [--quick] [--suite YAML] [--seed S] [--no-map]
+        The paper-style table: DeAOff (exact and relaxed) against every traditional method
+        (the heuristics and latency-optimal, DeAOff's phase 1 alone) on a suite of models ×
+        weight precisions × granularities × phases × scenario presets, and the map
+        (deaoff_cli/static_map.py): edge class × background load × uplink rate -> DeAOff's
+        latency and energy reduction against the best traditional method.
     python evaluate.py agents --model RUN_DIR_OR_ZIP [--model ...] [--checkpoint final|best]
                               --episodes N --seed S --out DIR [--deadline-ms MS] [--env-config X]
         Trained agents against DeAOff-oracle, DeAOff-static and the heuristics under
@@ -18,7 +21,10 @@ Both write a Markdown table to stdout, ``summary.json`` and CSV files and plots 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import dataclasses
+import os
 import json
 import shlex
 import sys
@@ -44,6 +50,7 @@ UsageError = CLIError
 # --------------------------------------------------------------------------- static mode
 GRANULARITIES = ("block", "sublayer", "head")
 PHASES = ("decode", "prefill")
+WEIGHT_DTYPES = ("fp16", "int8", "int4")
 
 
 @dataclass
@@ -64,6 +71,8 @@ class StaticSuite:
     """Context length of the decode token."""
     sublayer_time_limit_s: float = 120.0
     """MILP time limit of the exact solver on sublayer/head DAGs."""
+    weight_dtypes: list[str] = dataclasses.field(default_factory=lambda: ["fp16"])
+    """Weight precisions (fp16, int8, int4; quantisation scales counted, core/dag.py)."""
 
     @classmethod
     def load(cls, path: Path) -> "StaticSuite":
@@ -92,6 +101,10 @@ class StaticSuite:
             bad = [v for v in data[key] if v not in allowed]
             if bad:
                 raise UsageError(f"suite {path}: {key}: unknown {bad}; choose from {list(allowed)}")
+        dtypes = data.get("weight_dtypes", ["fp16"])
+        if not isinstance(dtypes, list) or not dtypes or any(d not in WEIGHT_DTYPES for d in dtypes):
+            raise UsageError(f"suite {path}: weight_dtypes must be a non-empty list of {list(WEIGHT_DTYPES)}, "
+                             f"got {dtypes!r}")
         for key in ("prompt_len", "context_len"):
             value = data.get(key, fields[key].default)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -122,55 +135,116 @@ def _static_instances(suite: StaticSuite):
     from core.models import load_model_spec
     from core.system import load_scenario, make_snapshot
 
+    snapshots = {scen: (load_scenario(scen).num_servers, make_snapshot(load_scenario(scen)))
+                 for scen in suite.scenarios}
     for model in suite.models:
         spec = load_model_spec(model)
-        for gran in suite.granularities:
-            for phase in suite.phases:
-                kw = {"context_len": suite.context_len} if phase == "decode" else {}
-                graph = build_dag(spec, gran, phase, prompt_len=suite.prompt_len, **kw)
-                for scen in suite.scenarios:
-                    sc = load_scenario(scen)
-                    inst = make_instance(graph, make_snapshot(sc))
-                    sid = f"{model}/{gran}/{phase}/{scen}"
-                    yield sid, {"model": model, "granularity": gran, "phase": phase, "scenario": scen,
-                                "servers": sc.num_servers, "nodes": inst.num_nodes}, inst
+        for dtype in suite.weight_dtypes:
+            for gran in suite.granularities:
+                for phase in suite.phases:
+                    kw = {"context_len": suite.context_len} if phase == "decode" else {}
+                    graph = build_dag(spec, gran, phase, prompt_len=suite.prompt_len, weight_dtype=dtype, **kw)
+                    for scen in suite.scenarios:
+                        servers, snap = snapshots[scen]
+                        inst = make_instance(graph, snap)
+                        sid = f"{model}/{dtype}/{gran}/{phase}/{scen}"
+                        yield sid, {"model": model, "weight_dtype": dtype, "granularity": gran, "phase": phase,
+                                    "scenario": scen, "servers": servers, "nodes": inst.num_nodes}, inst
 
 
-def run_static(out: Path, quick: bool, suite_path: Path | None, seed: int, command: str) -> dict[str, Any]:
+def quiet_highs_banner() -> None:
+    """HiGHS prints a banner once per process when the first ``Highs()`` is built, on the C
+    stdout: build one here with file descriptor 1 pointed at /dev/null, so the Markdown
+    table printed by the CLI stays clean (CLI only; the library is left alone)."""
+    try:
+        import highspy
+    except ImportError:  # pragma: no cover - highspy is a dependency
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            with contextlib.redirect_stdout(null):
+                highspy.Highs()
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def evaluate_methods(inst, limit: float | None, seed: int) -> tuple[dict[str, dict[str, Any]], Any]:
+    """DeAOff (exact, relaxed) and every traditional method on one instance.  The
+    ``latency-optimal`` row is the exact solve's own phase-1 placement (the baseline
+    ``solvers.heuristics.latency_optimal`` computes the same phase 1, with the whole time
+    limit instead of at most half of it)."""
+    from core.cost import evaluate
     from solvers.deaoff import solve
     from solvers.heuristics import HEURISTICS, run_heuristic
+
+    methods: dict[str, dict[str, Any]] = {}
+    exact = solve(inst, mode="exact", time_limit_s=limit)
+    methods["deaoff"] = _row(exact.result, status=exact.status, gap=exact.mip_gap, wall_s=exact.wall_time_s)
+    relaxed = solve(inst, mode="relaxed")
+    methods["deaoff-relaxed"] = _row(relaxed.result, status=relaxed.status, wall_s=relaxed.wall_time_s)
+    for name in HEURISTICS:
+        try:
+            t0 = time.perf_counter()
+            _, res = run_heuristic(name, inst, np.random.default_rng(seed))
+            methods[name] = _row(res, status="ok", wall_s=time.perf_counter() - t0)
+        except ValueError as exc:  # e.g. the model does not fit the device
+            methods[name] = {"latency_s": None, "energy_j": None, "status": f"infeasible: {exc}"}
+    p1_timed_out = bool(exact.solver_status) and exact.solver_status[0] == "time_limit"
+    proven = "optimal" if exact.method == "exact-milp" else "dp_optimal"
+    # HiGHS's gap is reported per solve, the larger of the two phases: an upper bound on phase 1's
+    methods["latency-optimal"] = _row(evaluate(inst, exact.phase1_placement),
+                                      status="time_limit" if p1_timed_out else proven,
+                                      gap=exact.mip_gap if p1_timed_out else 0.0)
+    return methods, exact
+
+
+def run_static(out: Path, quick: bool, suite_path: Path | None, seed: int, command: str,
+               with_map: bool = True) -> dict[str, Any]:
+    from .static_map import best_traditional, reduction_pct, run_map
 
     if seed < 0:
         raise UsageError(f"--seed must be >= 0, got {seed}")
     suite = StaticSuite.load(suite_path or (STATIC_QUICK if quick else STATIC_SUITE))
     suite.check_names()
+    quiet_highs_banner()
     scenarios: list[dict[str, Any]] = []
     gantt: tuple[Any, Any, str] | None = None
     t_start = time.perf_counter()
     for sid, meta, inst in _static_instances(suite):
         limit = suite.sublayer_time_limit_s if meta["granularity"] != "block" else None
-        methods: dict[str, dict[str, Any]] = {}
-        exact = solve(inst, mode="exact", time_limit_s=limit)
-        methods["deaoff"] = _row(exact.result, status=exact.status, gap=exact.mip_gap, wall_s=exact.wall_time_s)
-        relaxed = solve(inst, mode="relaxed")
-        methods["deaoff-relaxed"] = _row(relaxed.result, status=relaxed.status, wall_s=relaxed.wall_time_s)
-        for name in HEURISTICS:
-            try:
-                t0 = time.perf_counter()
-                _, res = run_heuristic(name, inst, np.random.default_rng(seed))
-                methods[name] = _row(res, status="ok", wall_s=time.perf_counter() - t0)
-            except ValueError as exc:  # e.g. the model does not fit the device
-                methods[name] = {"latency_s": None, "energy_j": None, "status": f"infeasible: {exc}"}
-        scenarios.append({"id": sid, **meta, "phase1_makespan_s": exact.phase1_makespan_s, "methods": methods})
+        methods, exact = evaluate_methods(inst, limit, seed)
+        trad = [n for n in methods if not n.startswith("deaoff")]
+        best = best_traditional(methods, exact.latency_bound_s, trad)
+        ours = methods["deaoff"]
+        scenarios.append({"id": sid, **meta, "phase1_makespan_s": exact.phase1_makespan_s,
+                          "latency_bound_s": exact.latency_bound_s, "best_traditional": best,
+                          "vs_best_latency_pct": reduction_pct(ours["latency_s"], methods[best]["latency_s"]),
+                          "vs_best_energy_pct": reduction_pct(ours["energy_j"], methods[best]["energy_j"]),
+                          "methods": methods})
         print(f"  {sid:<45} deaoff {exact.result.makespan_s * 1e3:9.2f} ms {exact.result.energy_j * 1e3:9.2f} mJ "
               f"[{exact.status}, {exact.wall_time_s:.2f} s]", file=sys.stderr)
         if gantt is None or (meta["granularity"] == "sublayer" and meta["phase"] == "decode"
                              and gantt[2].split("/")[1] != "sublayer"):
             gantt = (inst, exact, sid)
-    summary = _summarise(scenarios, command, {"suite": suite.__dict__, "seed": seed,
+    map_rows = None
+    if with_map:
+        def point(inst):
+            methods, exact = evaluate_methods(inst, None, seed)
+            return {"methods": methods, "bound_s": exact.latency_bound_s,
+                    "edge_nodes": sum(1 for k in exact.placement.loc if k != 0)}
+        map_rows = run_map(out, point, log=lambda line: print(line, file=sys.stderr))
+    summary = _summarise(scenarios, command, {"suite": dataclasses.asdict(suite), "seed": seed,
                                               "wall_time_s": time.perf_counter() - t_start})
     _write_static(out, summary, gantt)
     print(_static_markdown(summary))
+    if map_rows is not None:
+        from .static_map import MapGrid, map_markdown
+        print(map_markdown(map_rows, MapGrid()))
     return summary
 
 
@@ -225,7 +299,40 @@ def _static_markdown(summary: dict[str, Any]) -> str:
                      f"{m['feasible_scenarios']}/{m['scenarios']} | {lat} | {ene} |")
     lines += ["", "Means are over the scenarios where the method is feasible; reductions are per-scenario "
               "1 − DeAOff / baseline, averaged over the scenarios where the baseline is feasible.", ""]
+    lines += _best_markdown(summary["scenarios"])
+    limited = [(s["id"], name, m.get("gap")) for s in summary["scenarios"] for name, m in s["methods"].items()
+               if m.get("status") == "time_limit"]
+    if limited:
+        lines += [f"Time-limited solves ({len(limited)}; best incumbent at the suite's sublayer_time_limit_s, "
+                  "HiGHS's relative gap):", ""]
+        lines += [f"- {sid} {name}: gap {_fmt(gap, 100.0, 2)}%" for sid, name, gap in limited]
+        lines.append("")
+    else:
+        lines += ["Every DeAOff solve finished proven optimal (no time limit hit).", ""]
     return "\n".join(lines)
+
+
+def _best_markdown(scenarios: list[dict[str, Any]]) -> list[str]:
+    """Per scenario preset and weight precision: DeAOff against the best traditional method
+    (the lowest-energy one meeting DeAOff's latency bound), mean / min / max over the rows."""
+    lines = ["### DeAOff against the best traditional method, per scenario preset and weight precision", "",
+             "Best traditional = the lowest device energy among the traditional methods whose latency meets "
+             "DeAOff's own bound (1 + slack)·T*.", "",
+             "| preset | weights | rows | latency reduction, mean [min, max] (%) | energy reduction, mean [min, max] (%) "
+             "| best traditional (count) |", "|---|---|---:|---:|---:|---|"]
+    keys = list(dict.fromkeys((s["scenario"], s.get("weight_dtype", "fp16")) for s in scenarios))
+    for scen, dtype in keys:
+        group = [s for s in scenarios if (s["scenario"], s.get("weight_dtype", "fp16")) == (scen, dtype)]
+        lat = [s["vs_best_latency_pct"] for s in group]
+        ene = [s["vs_best_energy_pct"] for s in group]
+        counts: dict[str, int] = {}
+        for s in group:
+            counts[s["best_traditional"]] = counts.get(s["best_traditional"], 0) + 1
+        best = ", ".join(f"{n} ({c})" for n, c in sorted(counts.items(), key=lambda x: (-x[1], x[0])))
+        lines.append(f"| {scen} | {dtype} | {len(group)} | {np.mean(lat):+.1f} [{min(lat):+.1f}, {max(lat):+.1f}] | "
+                     f"{np.mean(ene):+.1f} [{min(ene):+.1f}, {max(ene):+.1f}] | {best} |")
+    lines.append("")
+    return lines
 
 
 def _write_static(out: Path, summary: dict[str, Any], gantt) -> None:
@@ -233,14 +340,15 @@ def _write_static(out: Path, summary: dict[str, Any], gantt) -> None:
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
     with open(out / "results.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["scenario", "model", "granularity", "phase", "scenario_preset", "servers", "nodes", "method",
-                    "latency_s", "energy_j", "compute_j", "transmit_j", "receive_j", "idle_j", "edge_energy_j",
-                    "status"])
+        w.writerow(["scenario", "model", "weight_dtype", "granularity", "phase", "scenario_preset", "servers", "nodes",
+                    "method", "latency_s", "energy_j", "compute_j", "transmit_j", "receive_j", "idle_j",
+                    "edge_energy_j", "status", "gap"])
         for s in summary["scenarios"]:
             for name, m in s["methods"].items():
-                w.writerow([s["id"], s["model"], s["granularity"], s["phase"], s["scenario"], s["servers"], s["nodes"],
-                            name] + [m.get(k) for k in ("latency_s", "energy_j", "compute_j", "transmit_j",
-                                                         "receive_j", "idle_j", "edge_energy_j", "status")])
+                w.writerow([s["id"], s["model"], s["weight_dtype"], s["granularity"], s["phase"], s["scenario"],
+                            s["servers"], s["nodes"], name]
+                           + [m.get(k) for k in ("latency_s", "energy_j", "compute_j", "transmit_j", "receive_j",
+                                                 "idle_j", "edge_energy_j", "status", "gap")])
     bar_plots(out, summary["methods"], "static suite")
     if gantt is not None:
         import matplotlib
@@ -270,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--quick", action="store_true", help="the reduced suite (under a minute)")
     st.add_argument("--suite", type=Path, default=None, help="a suite YAML (default configs/suites/static.yaml)")
     st.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
+    st.add_argument("--no-map", action="store_true", help="skip the map (edge class x background load x uplink "
+                    "rate; map.png, map.csv, map.md)")
     ag = sub.add_parser("agents", help="trained agents vs DeAOff-oracle, DeAOff-static and the heuristics")
     ag.add_argument("--model", action="append", default=[], help="a train.py run directory or model zip "
                     "(repeat for several agents); with none, only DeAOff and the heuristics run")
@@ -297,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python evaluate.py " + " ".join(shlex.quote(a) for a in argv)
     try:
         if args.mode == "static":
-            run_static(args.out, args.quick, args.suite, args.seed, command)
+            run_static(args.out, args.quick, args.suite, args.seed, command, with_map=not args.no_map)
         else:
             run_agents(AgentsEvalConfig(out=args.out, models=args.model, episodes=args.episodes, seed=args.seed,
                                         deadline_ms=args.deadline_ms, env_config=args.env_config,

@@ -31,8 +31,9 @@ class EnvConfig:
     """Preset name or path of a Hugging Face config.json."""
     granularity: str = "block"
     """``block`` (a chain), ``sublayer`` or ``head``."""
-    scenario: str = "two-server"
-    """Scenario preset in configs/scenarios, or a YAML path."""
+    scenario: str = "urban-5g"
+    """Scenario preset in configs/scenarios, or a YAML path (default: the resource-constrained
+    ``urban-5g``: a Snapdragon-8-Gen-3 phone, a shared L4 over 5G NR)."""
     prompt_len: int = 128
     """Prompt tokens (the prefill)."""
     new_tokens: int = 32

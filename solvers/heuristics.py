@@ -38,6 +38,16 @@ reports is ALWAYS the engine's.
                    and every up server, among the splits that fit in memory.  Index order is
                    topological, so every prefix is a valid cut.
 
+Solver baselines (:data:`SOLVER_BASELINES`, also accepted by :func:`run_heuristic`; kept out
+of :data:`HEURISTICS` because they solve an optimisation problem per call):
+
+* ``latency-optimal`` the minimum-makespan placement alone, EdgeShard-style (Zhang et al.,
+                   arXiv 2405.14371: a dynamic programme over layers and devices for the
+                   lowest latency): DeAOff's phase 1 (``solvers.deaoff.solve(...,
+                   phase2=False)``), every level at the highest, no energy phase.  Beside
+                   DeAOff it shows what the energy phase buys.  Ties between placements of
+                   equal makespan are broken by the solver, not by energy.
+
 Memory and availability: every choice goes through :func:`core.cost.feasible_locations`
 (a location is up and still has room for the node's weights + KV).  A node with no
 feasible choice raises ``ValueError`` naming it; ``all-device`` / ``all-edge`` raise
@@ -54,8 +64,8 @@ from core.cost import (DEVICE, Result, Simulator, evaluate, feasible_locations, 
                        split_fits)
 from core.instance import Instance, Placement
 
-__all__ = ["HEURISTICS", "run_heuristic", "all_device", "all_edge", "random_placement",
-           "greedy_eft", "heft", "neurosurgeon", "eft_schedule"]
+__all__ = ["HEURISTICS", "SOLVER_BASELINES", "TRADITIONAL", "run_heuristic", "all_device", "all_edge",
+           "random_placement", "greedy_eft", "heft", "neurosurgeon", "latency_optimal", "eft_schedule"]
 
 # --------------------------------------------------------------------------- helpers
 def _placement(inst: Instance, loc: list[int]) -> Placement:
@@ -210,6 +220,17 @@ def neurosurgeon(inst: Instance, rng: np.random.Generator | int | None = None) -
     return _placement(inst, best[1])
 
 
+# --------------------------------------------------------------------------- solver baselines
+def latency_optimal(inst: Instance, rng: np.random.Generator | int | None = None, *,
+                    time_limit_s: float | None = None) -> Placement:
+    """The minimum-makespan placement (DeAOff's phase 1 alone, every level at the highest);
+    ``time_limit_s`` caps the solve (then the best incumbent, see ``solvers.deaoff.solve``).
+    ValueError when no placement fits in memory."""
+    from solvers.deaoff import solve  # local: solvers.deaoff is the heavier package
+
+    return solve(inst, mode="exact", phase2=False, time_limit_s=time_limit_s).phase1_placement
+
+
 # --------------------------------------------------------------------------- registry
 Heuristic = Callable[..., Placement]
 
@@ -223,11 +244,20 @@ HEURISTICS: dict[str, Heuristic] = {
 }
 
 
+SOLVER_BASELINES: dict[str, Heuristic] = {
+    "latency-optimal": latency_optimal,
+}
+"""Baselines that solve an optimisation problem (not in :data:`HEURISTICS`)."""
+
+TRADITIONAL: dict[str, Heuristic] = {**HEURISTICS, **SOLVER_BASELINES}
+"""Every traditional method DeAOff is compared against in ``evaluate.py static``."""
+
+
 def run_heuristic(name: str, inst: Instance,
                   rng: np.random.Generator | int | None = None) -> tuple[Placement, Result]:
     """Build the placement of heuristic ``name`` and evaluate it with the cost engine
     (which also validates it and checks memory)."""
-    if name not in HEURISTICS:
-        raise ValueError(f"unknown heuristic {name!r}; known: {sorted(HEURISTICS)}")
-    placement = HEURISTICS[name](inst, rng)
+    if name not in TRADITIONAL:
+        raise ValueError(f"unknown heuristic {name!r}; known: {sorted(TRADITIONAL)}")
+    placement = TRADITIONAL[name](inst, rng)
     return placement, evaluate(inst, placement)

@@ -14,12 +14,12 @@ SUITES = {
     "malformed-yaml": ("models: [gpt2\ngranularities: [block]\n", "not valid YAML"),
     "missing-keys": ("models: [gpt2]\ngranularities: [block]\n", "missing key(s) ['phases', 'scenarios']"),
     "not-a-mapping": ("- gpt2\n- llama-2-7b\n", "expected a mapping"),
-    "empty-list": ("models: []\ngranularities: [block]\nphases: [decode]\nscenarios: [wifi]\n", "models must be"),
-    "bad-granularity": ("models: [gpt2]\ngranularities: [layer]\nphases: [decode]\nscenarios: [wifi]\n",
+    "empty-list": ("models: []\ngranularities: [block]\nphases: [decode]\nscenarios: [wifi-campus]\n", "models must be"),
+    "bad-granularity": ("models: [gpt2]\ngranularities: [layer]\nphases: [decode]\nscenarios: [wifi-campus]\n",
                         "granularities: unknown ['layer']"),
-    "bad-prompt-len": ("models: [gpt2]\ngranularities: [block]\nphases: [decode]\nscenarios: [wifi]\n"
+    "bad-prompt-len": ("models: [gpt2]\ngranularities: [block]\nphases: [decode]\nscenarios: [wifi-campus]\n"
                        "prompt_len: -3\n", "prompt_len must be"),
-    "unknown-model": ("models: [gpt5]\ngranularities: [block]\nphases: [decode]\nscenarios: [wifi]\n", "'gpt5'"),
+    "unknown-model": ("models: [gpt5]\ngranularities: [block]\nphases: [decode]\nscenarios: [wifi-campus]\n", "'gpt5'"),
 }
 
 AGENTS = {

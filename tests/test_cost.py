@@ -30,8 +30,8 @@ from core.cost import (Simulator, check_memory, evaluate, fallback_location, fea
                        split_fits)
 from core.dag import build_dag, validate_dag
 from core.instance import Instance, Placement, make_instance
-from core.system import (DeviceConfig, SystemSnapshot, list_scenarios, load_scenario, make_snapshot,
-                         sample_scenario, shannon_rate_bps)
+from core.system import (DeviceConfig, Scenario, ServerConfig, SystemSnapshot, list_scenarios, load_scenario,
+                         make_snapshot, sample_scenario, shannon_rate_bps)
 
 T = 1e12  # FLOPs: 1 s on the device at 1 GHz
 MB = 1e6  # bytes: 1 s on the uplink at 0.5 W
@@ -313,10 +313,13 @@ def test_golden_input_upload_in_node_order():
 
 # --------------------------------------------------------------------------- properties
 def realistic_system() -> SystemSnapshot:
-    return make_snapshot(load_scenario("two-server"))
+    """Two A100 servers over the generic link (the original two-server world: a near busy one
+    and a far idle one); the generic radio is what the energy re-derivation below assumes."""
+    return make_snapshot(Scenario(servers=[ServerConfig(distance_km=0.15, load=0.6),
+                                           ServerConfig(distance_km=0.5, load=0.1)]))
 
 
-SYSTEMS = {"toy": toy_system(), "two-server": realistic_system()}
+SYSTEMS = {"toy": toy_system(), "two-server-generic": realistic_system()}
 size = st.floats(min_value=0.0, max_value=4e12, allow_nan=False, allow_infinity=False)
 small_bytes = st.floats(min_value=0.0, max_value=4e6, allow_nan=False, allow_infinity=False)
 
@@ -714,14 +717,14 @@ def test_scenario_file_errors(tmp_path):
 # --------------------------------------------------------------------------- scenarios
 def test_presets_load():
     names = list_scenarios()
-    assert {"urban-5g", "multi-server", "two-server", "wifi", "cell-edge"} <= set(names)
+    assert {"urban-5g", "wifi-campus", "lte-cell-edge", "two-edge", "city-multi-edge", "a100-dedicated"} <= set(names)
     for name in names:
         scen = load_scenario(name)
         snap = make_snapshot(scen)
         assert scen.name == name and snap.num_locations == 1 + scen.num_servers
         for rates in snap.uplink_bps:
             assert rates == sorted(rates) and all(r > 0 and math.isfinite(r) for r in rates)
-    assert load_scenario("multi-server").num_servers == 4
+    assert load_scenario("city-multi-edge").num_servers == 4
 
 
 def test_sampler_is_reproducible():
@@ -733,8 +736,9 @@ def test_sampler_is_reproducible():
     assert make_snapshot(a) == make_snapshot(b)
 
 
-def test_urban_5g_uplink_rate_by_hand():
-    """urban-5g: one server at 0.3 km, 10 MHz uplink, highest power level 1 W, mean channel.
+def test_uplink_rate_by_hand():
+    """The generic link of the original world (a100-dedicated's device defaults) with a server
+    at 0.3 km: 10 MHz uplink, highest power level 1 W, mean channel.
 
     path loss = 128.1 + 37.6·log10(0.3) = 128.1 − 37.6·0.5228787 = 108.4397592 dB
     gain g = 10^(−108.4397592/10) = 1.4322673e-11
@@ -742,7 +746,7 @@ def test_urban_5g_uplink_rate_by_hand():
     SNR = 1 W · g / (N0·B) = 359.76928
     r = B·log2(1 + SNR) = 1e7 · 8.4949327 = 84,949,327.03 bit/s  (≈ 84.95 Mbit/s)
     """
-    snap = make_snapshot(load_scenario("urban-5g"))
+    snap = make_snapshot(Scenario(servers=[ServerConfig(distance_km=0.3)]))
     assert snap.device.tx_powers_w[-1] == 1.0
     assert snap.uplink_bps[0][-1] == pytest.approx(84_949_327.03436965, rel=1e-9)
     pl_db = 128.1 + 37.6 * math.log10(0.3)
@@ -754,7 +758,8 @@ def test_urban_5g_uplink_rate_by_hand():
 # --------------------------------------------------------------------------- real DAGs
 @pytest.fixture(scope="module")
 def llama_block():
-    return make_instance(build_dag("llama-2-7b", "block", "decode"), make_snapshot(load_scenario("urban-5g")))
+    # the original world: 6 GB device, dedicated A100, generic 1 ms link
+    return make_instance(build_dag("llama-2-7b", "block", "decode"), make_snapshot(load_scenario("a100-dedicated")))
 
 
 def test_llama_block_all_device_exceeds_memory(llama_block):

@@ -14,7 +14,7 @@ TINY = {"prompt_len": 16, "new_tokens": 3}
 VARIANTS = [
     TINY,
     {**TINY, "granularity": "sublayer", "model": "gpt2", "scenario": "urban-5g"},
-    {**TINY, "scenario": "multi-server", "dynamics": {"outages": True, "outage_prob": 0.3}},
+    {**TINY, "scenario": "city-multi-edge", "dynamics": {"outages": True, "outage_prob": 0.3}},
     {**TINY, "include_prefill": False, "dynamics": {"fading": False, "mobility": False, "load": False}},
 ]
 
@@ -91,7 +91,7 @@ def test_masked_random_rollouts_stay_in_space_and_terminate(env_id, config):
 
 @pytest.mark.parametrize("env_id", envs.ENV_IDS)
 def test_token_rewards_sum_to_one_minus_cost_ratio(env_id):
-    env = make(env_id, {**TINY, "scenario": "two-server"})
+    env = make(env_id, {**TINY, "scenario": "two-edge"})
     rng = np.random.default_rng(3)
     env.reset(seed=3)
     done, acc = False, 0.0
@@ -124,7 +124,7 @@ def test_invalid_action_is_handled_deterministically():
 
 
 def test_masks_during_an_outage_and_lost_caches():
-    env = make("DecoderOffload-v0", {**TINY, "scenario": "two-server",
+    env = make("DecoderOffload-v0", {**TINY, "scenario": "two-edge",
                                      "dynamics": {"outages": True, "outage_prob": 1.0, "outage_mean_tokens": 1}})
     env.reset(seed=0)
     u = env.unwrapped
@@ -185,7 +185,7 @@ def test_render_modes():
 
 
 def test_split_env_actions_are_prefix_cuts():
-    env = make("DecoderSplit-v0", {**TINY, "scenario": "two-server"})
+    env = make("DecoderSplit-v0", {**TINY, "scenario": "two-edge"})
     env.reset(seed=0)
     u = env.unwrapped
     n, m = u.num_nodes, u.num_servers

@@ -1,6 +1,7 @@
 """evaluate.py as a user runs it: subprocess runs with tiny suites and budgets."""
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -20,16 +21,19 @@ def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
 def test_static_mode_writes_the_table(tmp_path):
     suite = tmp_path / "suite.yaml"
     suite.write_text("models: [gpt2, llama-2-7b]\ngranularities: [block]\nphases: [decode, prefill]\n"
-                     "scenarios: [wifi, two-server]\nprompt_len: 64\ncontext_len: 128\n")
+                     "scenarios: [wifi-campus, two-edge]\nprompt_len: 64\ncontext_len: 128\n"
+                     "weight_dtypes: [fp16, int4]\n")
     out = tmp_path / "static"
     proc = run("evaluate.py", "static", "--out", str(out), "--suite", str(suite))
     assert proc.returncode == 0, proc.stderr
-    assert "| deaoff |" in proc.stdout and "| neurosurgeon |" in proc.stdout
+    assert "| deaoff |" in proc.stdout and "| neurosurgeon |" in proc.stdout and "| latency-optimal |" in proc.stdout
+    assert "HiGHS" not in proc.stdout and proc.stdout.startswith("## Static suite")  # no solver banner
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["methods"]) == {"deaoff", "deaoff-relaxed", *HEURISTICS}
+    assert set(summary["methods"]) == {"deaoff", "deaoff-relaxed", *HEURISTICS, "latency-optimal"}
     for name, m in summary["methods"].items():
         assert m["latency_s"] > 0 and m["energy_j"] > 0, name
-    assert len(summary["scenarios"]) == 8
+    assert len(summary["scenarios"]) == 16
+    assert {s["weight_dtype"] for s in summary["scenarios"]} == {"fp16", "int4"}
     for s in summary["scenarios"]:
         ours = s["methods"]["deaoff"]
         assert ours["status"] in ("optimal", "dp_optimal")
@@ -39,11 +43,22 @@ def test_static_mode_writes_the_table(tmp_path):
             base = s["methods"][name]
             if base["latency_s"] is not None and base["latency_s"] <= 1.10 * s["phase1_makespan_s"]:
                 assert ours["energy_j"] <= base["energy_j"] * (1 + 1e-9), (s["id"], name)
-    # llama-2-7b does not fit the 6 GB device: all-device is reported infeasible, not dropped
+        # latency-optimal is phase 1 alone: its makespan is T*; DeAOff never uses more energy
+        assert s["methods"]["latency-optimal"]["latency_s"] == pytest.approx(s["phase1_makespan_s"], rel=1e-9)
+        assert s["vs_best_energy_pct"] >= -1e-7
+        best = s["methods"][s["best_traditional"]]
+        assert best["latency_s"] <= s["latency_bound_s"] * (1 + 1e-9)
+        assert all(m["energy_j"] >= best["energy_j"] for n, m in s["methods"].items() if not n.startswith("deaoff")
+                   and m["latency_s"] is not None and m["latency_s"] <= s["latency_bound_s"] * (1 + 1e-9))
+    # llama-2-7b fp16 (13.5 GB) does not fit the phone's 8 GiB: all-device is reported infeasible, not dropped
     llama = [s for s in summary["scenarios"] if s["model"] == "llama-2-7b"]
-    assert all(s["methods"]["all-device"]["status"].startswith("infeasible") for s in llama)
-    for name in ("results.csv", "bars.png", "gantt_deaoff.png"):
+    assert all(s["methods"]["all-device"]["status"].startswith("infeasible") == (s["weight_dtype"] == "fp16")
+               for s in llama)  # int4 (3.8 GB) fits
+    for name in ("results.csv", "bars.png", "gantt_deaoff.png", "map.png", "map.csv", "map.md"):
         assert (out / name).stat().st_size > 0
+    rows = list(csv.DictReader((out / "map.csv").open()))
+    assert len(rows) == 4 * 3 * 4 * 2  # edges x background users x uplink rates x phases
+    assert all(r["best_traditional"] and float(r["energy_reduction_pct"]) >= -1e-7 for r in rows)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +125,7 @@ def test_agents_mode_checkpoint_best_missing(tmp_path, tiny_model):
 
 @pytest.mark.parametrize("args, message", [
     (["--model", "no/such/run"], "not found"),
-    (["--env-config", '{"scenario": "multi-server"}'], "different observation space"),
+    (["--env-config", '{"scenario": "city-multi-edge"}'], "different observation space"),
     (["--episodes", "0"], "--episodes"),
 ], ids=["missing-model", "other-observation-space", "no-episodes"])
 def test_agents_mode_bad_input_is_one_line(tmp_path, tiny_model, args, message):
@@ -126,7 +141,7 @@ def test_agents_mode_bad_input_is_one_line(tmp_path, tiny_model, args, message):
 
 def test_static_mode_bad_suite_is_one_line(tmp_path):
     suite = tmp_path / "suite.yaml"
-    suite.write_text("models: [gpt2]\ngranularities: [block]\nphases: [decode]\nscenarios: [wifi]\nbogus: 1\n")
+    suite.write_text("models: [gpt2]\ngranularities: [block]\nphases: [decode]\nscenarios: [wifi-campus]\nbogus: 1\n")
     proc = run("evaluate.py", "static", "--out", str(tmp_path / "o"), "--suite", str(suite))
     assert proc.returncode == 2 and "bogus" in proc.stderr and "Traceback" not in proc.stderr
 

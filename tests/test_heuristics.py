@@ -267,7 +267,7 @@ def test_properties(case, seed):
 @pytest.mark.parametrize("gran", ["block", "sublayer", "head"])
 def test_real_model_two_servers(gran):
     inst = make_instance(build_dag("llama-3.2-1b", gran, "decode", prompt_len=64),
-                         make_snapshot(load_scenario("two-server")))
+                         make_snapshot(load_scenario("two-edge")))
     res = {}
     for name in NAMES:
         p, r = run_heuristic(name, inst, np.random.default_rng(0))

@@ -29,7 +29,7 @@ def make(env_id, config):
 
 
 @pytest.mark.parametrize("env_id", ["DecoderOffload-v0", "DecoderSplit-v0"])
-@pytest.mark.parametrize("scenario, k", [("two-server", 3), ("multi-server", 5), ("urban-5g", 2)])
+@pytest.mark.parametrize("scenario, k", [("two-edge", 3), ("city-multi-edge", 5), ("urban-5g", 2)])
 def test_env_space_is_the_layouts(env_id, scenario, k):
     env = make(env_id, {**TINY, "scenario": scenario})
     u = env.unwrapped
@@ -81,7 +81,7 @@ def test_extractor_gathers_each_locations_columns(env_id):
     """The extractor's row for location l holds exactly that location's entries: with the
     shared location MLP replaced by the identity, the output row l equals locations[l]
     followed by the per-location parts of the vector keys at l."""
-    env = make(env_id, {**TINY, "scenario": "two-server"})
+    env = make(env_id, {**TINY, "scenario": "two-edge"})
     obs, _ = env.reset(seed=0)
     ext = LocationExtractor(env.observation_space, location_arch=[], global_arch=[])
     layout = env.unwrapped.layout
@@ -101,7 +101,7 @@ def test_observation_estimate_is_the_engines():
     every location the node may take, the observation's estimated finish and energy are
     what the engine gives when the node is placed there: finish after the latest input,
     device energy added (compute + transfers, uplink contention included), / T_ref, E_ref."""
-    env = make("DecoderOffload-v0", {**TINY, "granularity": "sublayer", "model": "gpt2", "scenario": "two-server"})
+    env = make("DecoderOffload-v0", {**TINY, "granularity": "sublayer", "model": "gpt2", "scenario": "two-edge"})
     u = env.unwrapped
     obs, _ = env.reset(seed=3)
     rng = np.random.default_rng(0)

@@ -106,7 +106,7 @@ def test_run_writes_model_config_and_tensorboard(runs, name):
     assert cfg["seeds"]["training_envs"] == [[0, n_envs - 1]]
     assert cfg["seeds"]["model_selection"] == [1_000_000_000, 1_000_000_001]
     assert cfg["seeds"]["ranges"]["held_out"] == [2_000_000_000, 2_999_999_999]
-    assert cfg["env_config"]["new_tokens"] == 2 and cfg["env_config"]["scenario"] == "two-server"
+    assert cfg["env_config"]["new_tokens"] == 2 and cfg["env_config"]["scenario"] == "urban-5g"
     assert cfg["env_config"]["dynamics"]["fading"] is True  # the resolved EnvConfig, nested part included
     for key, value in TINY_HYPERPARAMS[algo].items():  # --config over configs/agents/{algo}.yaml
         assert cfg["hyperparams"][key] == value
@@ -170,7 +170,7 @@ BAD_INPUTS = {
     "missing-config": (["--algo", "ppo", "--env", "DecoderOffload-v0", "--config", "/nonexistent/run.yaml"],
                        "/nonexistent/run.yaml"),
     "missing-resume": (["--resume", "/nonexistent/run"], "/nonexistent/run"),
-    "resume-other-observation-space": (["--resume", "{dqn_run}", "--env-config", '{"scenario": "multi-server"}'],
+    "resume-other-observation-space": (["--resume", "{dqn_run}", "--env-config", '{"scenario": "city-multi-edge"}'],
                                        "observation space"),
 }
 

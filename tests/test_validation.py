@@ -16,7 +16,7 @@ from core.system import DeviceConfig, SystemSnapshot, load_scenario, make_snapsh
 
 def snapshot_dict() -> dict:
     """A valid snapshot as plain data: 2 servers, 4 transmit-power levels (the defaults)."""
-    return make_snapshot(load_scenario("two-server")).to_dict()
+    return make_snapshot(load_scenario("two-edge")).to_dict()
 
 
 def build(d: dict) -> SystemSnapshot:
@@ -39,7 +39,7 @@ BAD = [  # (path into the dict, bad value, the message it must give)
     (("uplink_bps", 0, 1), "fast", r"snapshot\.uplink_bps\[0\]\[1\] must be finite and > 0, got 'fast'"),
     (("downlink_bps", 0), True, r"snapshot\.downlink_bps\[0\] must be finite and > 0, got True"),
     (("server_up", 1), "yes", r"snapshot\.server_up\[1\] must be true or false, got 'yes'"),
-    (("uplink_bps", 1), [1e6, 2e6], r"snapshot\.uplink_bps\[1\] has 2 entries, expected 4 "
+    (("uplink_bps", 1), [1e6, 2e6], r"snapshot\.uplink_bps\[1\] has 2 entries, expected 3 "
                                     r"\(one per transmit-power level\)"),
     (("downlink_bps",), [1e6], r"snapshot\.downlink_bps has 1 entries, expected 2 \(one per server\)"),
     (("mem_capacity_bytes",), [1e9, 1e9], r"snapshot\.mem_capacity_bytes has 2 entries, expected 3 "
@@ -91,22 +91,22 @@ def test_valid_snapshot_round_trips_and_numbers_become_floats():
 def test_instance_json_with_nan_link_rate_is_rejected(tmp_path):
     """The defect as a user met it: an instance file whose uplink rate is NaN (JSON allows
     the literal NaN) loaded and gave a finite makespan with a NaN energy."""
-    inst = make_instance(build_dag("gpt2", "block", "decode", prompt_len=8), make_snapshot(load_scenario("two-server")))
+    inst = make_instance(build_dag("gpt2", "block", "decode", prompt_len=8), make_snapshot(load_scenario("two-edge")))
     d = inst.to_dict()
-    d["system"]["uplink_bps"][0][3] = math.nan
+    d["system"]["uplink_bps"][0][2] = math.nan
     path = tmp_path / "inst.json"
     path.write_text(json.dumps(d))
     assert "NaN" in path.read_text()
-    with pytest.raises(ValueError, match=r"snapshot\.uplink_bps\[0\]\[3\] must be finite and > 0, got nan"):
+    with pytest.raises(ValueError, match=r"snapshot\.uplink_bps\[0\]\[2\] must be finite and > 0, got nan"):
         Instance.load(path)
-    d["system"]["uplink_bps"][0][3] = 1e6
+    d["system"]["uplink_bps"][0][2] = 1e6
     d["system"]["server_flops_per_s"][1] = -5e12
     with pytest.raises(ValueError, match=r"snapshot\.server_flops_per_s\[1\] must be finite and > 0"):
         Instance.from_dict(d)
 
 
 def test_instance_needs_a_snapshot():
-    inst = make_instance(build_dag("gpt2", "block", "decode", prompt_len=8), make_snapshot(load_scenario("two-server")))
+    inst = make_instance(build_dag("gpt2", "block", "decode", prompt_len=8), make_snapshot(load_scenario("two-edge")))
     d = inst.to_dict()
     d.pop("format")
     with pytest.raises(ValueError, match="instance.system must be a SystemSnapshot, got dict"):
@@ -123,4 +123,4 @@ def test_instance_needs_a_snapshot():
 ])
 def test_make_snapshot_names_the_bad_draw(kw, message):
     with pytest.raises(ValueError, match=message):
-        make_snapshot(load_scenario("two-server"), **kw)
+        make_snapshot(load_scenario("two-edge"), **kw)
