@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from core.cost import evaluate
 from core.multi import MultiUserSystem, User, UserConfig, fairness, placement_of
-from core.system import ServerConfig, load_scenario, make_snapshot, shannon_rate_bps, channel_gain
+from core.system import Scenario, ServerConfig, load_scenario, make_snapshot, shannon_rate_bps, channel_gain
 from solvers.joint import METHODS, brute_force_joint, run_method, solve_joint
 
 
@@ -25,12 +25,18 @@ def multi():
 
 
 # --------------------------------------------------------------------------- N = 1
-@pytest.mark.parametrize("scenario_name", ["multi-user", "two-server"])
+def _two_server_time_sliced() -> Scenario:
+    """The original two-server world (generic link, A100s, time-sliced at ρ = 0.6 and 0.1)."""
+    return Scenario(name="two-server-time-sliced", servers=[ServerConfig(distance_km=0.15, load=0.6),
+                                                            ServerConfig(distance_km=0.5, load=0.1)])
+
+
+@pytest.mark.parametrize("scenario_name", ["multi-user", "two-server-time-sliced"])
 @pytest.mark.parametrize("prefill", [True, False])
 def test_one_user_is_the_single_user_engine(scenario_name, prefill):
     """With one user every coupling term is neutral: each decision's result equals the
     single-user engine's on ``make_snapshot(scenario)`` exactly (same floats)."""
-    scen = load_scenario(scenario_name)
+    scen = _two_server_time_sliced() if scenario_name == "two-server-time-sliced" else load_scenario(scenario_name)
     (user,) = _users(scen, [dict(model="gpt2", prompt_len=24)], include_prefill=prefill)
     system = MultiUserSystem(scen, [user])
     single_snap = make_snapshot(scen)
@@ -75,9 +81,9 @@ def test_other_model_is_a_round_robin_group(multi):
 
 
 def test_time_sliced_server_is_processor_shared():
-    """two-server: server 1 time-sliced at ρ = 0.6; with three users there each gets
-    (1 − 0.6)/3 of its throughput."""
-    scen = load_scenario("two-server")
+    """The original two-server world: server 1 time-sliced at ρ = 0.6; with three users there
+    each gets (1 − 0.6)/3 of its throughput."""
+    scen = _two_server_time_sliced()
     users = _users(scen, [dict(model="gpt2")] * 3)
     system = MultiUserSystem(scen, users)
     snap = system.instance(1, [(0, 1)] * 3).system
