@@ -32,7 +32,7 @@ from typing import Callable, NamedTuple, Union
 
 import numpy as np
 
-from core.cost import DEVICE, MEM_TOL, allowed_locations
+from core.cost import DEVICE, MEM_TOL, allowed_locations, weighted_cost
 from core.instance import Instance, Placement
 
 from . import chain_milp
@@ -238,7 +238,7 @@ class ChainTables:
         return Placement(loc, dv, tx)
 
     def _answer(self, obj: _Costs, con: _Costs | None, p: _Path) -> ChainAnswer:
-        t = self._sum(con if con is not None else obj, p)
+        t = self._sum(con if con is not None else (obj if obj is self.time_top else self.time), p)
         top = p
         if obj.node.shape[2] == 1:  # the top-level tables: option 0 is the highest level
             top = _Path(p.loc, np.full(self.n, self.node_t.shape[2] - 1), np.full(self.n - 1, len(self.qs) - 1))
@@ -262,6 +262,28 @@ class ChainTables:
         by the caller's tolerance) under the capacities (``known``: a feasible placement at
         the highest levels, e.g. phase 1's); the other arguments as in :meth:`fastest`."""
         return self._solve(self.energy, self.time, bound_s, known, label_budget, mip_rel_gap, time_limit_s)
+
+    def weighted_costs(self, w_time_per_s: float, w_energy_per_j: float) -> _Costs:
+        """The tables of C = w_T·T + w_E·E (:func:`core.cost.weighted_cost` per step: both
+        criteria are additive along the chain, so C is too); a location a node may not use
+        stays at +inf whatever the weights."""
+        def comb(t: np.ndarray, e: np.ndarray) -> np.ndarray:
+            out = weighted_cost(np.where(np.isfinite(t), t, 0.0), np.where(np.isfinite(e), e, 0.0),
+                                w_time_per_s=w_time_per_s, w_energy_per_j=w_energy_per_j)
+            return np.where(np.isfinite(t) & np.isfinite(e), out, _INF)
+
+        return _Costs(comb(self.node_t, self.node_e), comb(self.hop_t, self.hop_e), comb(self.ret_t, self.ret_e))
+
+    def min_weighted(self, w_time_per_s: float, w_energy_per_j: float, *, known: Known = None,
+                     label_budget: int = 20_000, mip_rel_gap: float = 1e-9,
+                     time_limit_s: float | None = None, flow_milp: bool = True) -> ChainAnswer | None:
+        """The minimum weighted cost C = w_T·T + w_E·E over locations and levels under the
+        capacities: one shortest path on the combined tables when memory does not bind,
+        else the memory-aware steps (dual, labels, flow MILP) of :meth:`fastest` on them.
+        The answer's objective is C, its ``makespan_s`` the path's makespan; ``flow_milp``
+        as in :meth:`fastest`."""
+        obj = self.weighted_costs(w_time_per_s, w_energy_per_j)
+        return self._solve(obj, None, _INF, known, label_budget, mip_rel_gap, time_limit_s, flow_milp)
 
     def _path_of(self, placement: Placement, top_only: bool) -> _Path:
         """The tables' path of a placement at the highest levels."""
@@ -289,7 +311,7 @@ class ChainTables:
                 upper = min(upper, a.objective)
 
         if known is not None:
-            offer(self._path_of(known, con is None))
+            offer(self._path_of(known, obj is self.time_top))
         lam, dual = 0.0, -_INF
         if con is not None:
             lam, dual = self._hull(obj, con, B, offer)
@@ -297,7 +319,7 @@ class ChainTables:
                 return best._replace(how="hull")
         mu = None
         if self.binding:
-            known_paths = [self._path_of(known, con is None)] if known is not None else []
+            known_paths = [self._path_of(known, obj is self.time_top)] if known is not None else []
             lam, mu, dual = self._dual(obj, con, B, offer, known_paths)
             if best is not None and dual >= best.objective * (1 - 1e-12):
                 return best._replace(how="dual")

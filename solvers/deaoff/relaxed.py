@@ -23,11 +23,11 @@ import time
 
 import numpy as np
 
-from core.cost import DEVICE, evaluate, fits_memory, memory_use
+from core.cost import DEVICE, evaluate, fits_memory, memory_use, weighted_cost
 from core.instance import Instance, Placement
 
 from .chain import ChainTables
-from .exact import Options, horizon_fallback, incumbent, solve_exact
+from .exact import Options, horizon_fallback, incumbent, solve_exact, weighted_horizon, weighted_incumbent
 from .milp import Milp
 from .prep import Problem
 from .solution import BOUND_RTOL, Solution, phase2_bound
@@ -125,16 +125,19 @@ def _repair_towards(P: Problem, cur: Placement, target: Placement, bound_s: floa
 
 
 def polish(P: Problem, start: Placement, *, objective: str, bound_s: float = _INF, levels: bool = True,
-           deadline: float = _INF) -> tuple[Placement, int]:
+           deadline: float = _INF, weights: tuple[float, float] | None = None) -> tuple[Placement, int]:
     """First-improvement local search on ``objective`` ("energy": device energy with makespan
-    ≤ ``bound_s``, already inflated; "makespan") under the capacities: move one node to
+    ≤ ``bound_s``, already inflated; "makespan"; "weighted": C = w_T·T + w_E·E with
+    ``weights`` = (w_T, w_E)) under the capacities: move one node to
     another location (highest levels there), or (``levels`` only) change one device node's
     DVFS level or one node's transmit-power level; when none of those improves, let two
     nodes on different locations swap them; then move a node and a successor together.  Every candidate is costed by the engine.
     Stops at a local optimum or at ``deadline`` (a ``time.perf_counter()`` value).
     Returns (placement, accepted moves)."""
-    if objective not in ("energy", "makespan"):
-        raise ValueError(f"objective must be 'energy' or 'makespan', got {objective!r}")
+    if objective not in ("energy", "makespan", "weighted"):
+        raise ValueError(f"objective must be 'energy', 'makespan' or 'weighted', got {objective!r}")
+    if objective == "weighted" and weights is None:
+        raise ValueError("objective='weighted' needs weights=(w_time_per_s, w_energy_per_j)")
     loc, (dv, tx) = list(start.loc), start.levels(P.inst)
     need, cap = P.inst.mem_need, P.inst.system.mem_capacity_bytes
     used = memory_use(P.inst, loc)
@@ -143,7 +146,12 @@ def polish(P: Problem, start: Placement, *, objective: str, bound_s: float = _IN
         r = P.evaluate(p)
         if objective == "makespan":
             return r.makespan_s
-        return r.energy_j if r.makespan_s <= bound_s else _INF
+        if r.makespan_s > bound_s:
+            return _INF
+        if objective == "weighted":
+            return weighted_cost(r.makespan_s, r.energy_j, w_time_per_s=weights[0],  # type: ignore[index]
+                                 w_energy_per_j=weights[1])  # type: ignore[index]
+        return r.energy_j
 
     cur = value(Placement(loc, dv, tx))
     moves, improved = 0, True
@@ -299,10 +307,69 @@ def _phase2(P: Problem, opts: Options, p1: Placement, bound: float, t0: float,
     return p2, lp2, moves
 
 
+def _relaxed_weighted(inst: Instance, opts: Options, exact: Solution | None) -> Solution:
+    """The relaxed weighted-sum mode: the LP relaxation of the weighted model rounded as in
+    phase 2, the weighted incumbent and (chains) the chain tables' answer without their
+    MILP as candidates; the cheapest is polished on C by engine-costed moves."""
+    t0 = time.perf_counter()
+    P = Problem(inst)
+    w = opts.weights
+    statuses: list[str] = []
+
+    def cost(p: Placement) -> float:
+        r = P.evaluate(p)
+        return weighted_cost(r.makespan_s, r.energy_j, w_time_per_s=w[0], w_energy_per_j=w[1])
+
+    inc = weighted_incumbent(P, opts)
+    c_ub = inc[1] if inc is not None else _INF
+    unit = max(c_ub, 1e-30) / 100.0 if math.isfinite(c_ub) else 1.0
+    model = Milp(P, phase=3, levels=opts.levels, horizon_s=weighted_horizon(P, opts, c_ub) * (1 + 1e-6) - P.mig_min,
+                 energy_unit_j=unit, weights=w, lean=True)
+    out = model.run(relax=True, threads=opts.threads)
+    statuses.append("lp:" + out.status)
+    if out.status == "infeasible":
+        raise ValueError("no placement fits the memory budget (LP relaxation infeasible)")
+    cands = _roundings(P, model, out.col, SAMPLES)
+    if inc is not None:
+        cands.append(inc[0])
+    proven = None
+    if P.chain:
+        found = ChainTables(inst, levels=opts.levels).min_weighted(
+            w[0], w[1], known=None if inc is None else inc[0], label_budget=2_000, flow_milp=False)
+        if found is not None:
+            cands.append(found.placement)
+            if found.gap == 0.0:
+                proven = found.placement
+    if not cands:
+        statuses.append("packing:milp")
+        cands.append(solve_exact(inst, Options(phase2=False, use_dp=False, mip_rel_gap=1e-4,
+                                               threads=opts.threads)).placement)
+    best = min(cands, key=cost)
+    moves = 0
+    if proven is not None and cost(proven) <= cost(best):
+        best = proven
+    elif cost(best) - out.objective > POLISH_GAP * cost(best):
+        budget = POLISH_SHARE * (time.perf_counter() - t0)
+        best, moves = polish(P, best, objective="weighted", levels=opts.levels, weights=w,
+                             deadline=time.perf_counter() + budget)
+    res = evaluate(inst, best, record=True, check=True)
+    c = weighted_cost(res.makespan_s, res.energy_j, w_time_per_s=w[0], w_energy_per_j=w[1])
+    gap = max(0.0, (c - out.objective) / c) if c > 0 else 0.0
+    gve = None
+    if exact is not None and exact.weighted_cost is not None:
+        gve = (c - exact.weighted_cost) / exact.weighted_cost if exact.weighted_cost > 0 else 0.0
+    info = {"lp_bound": out.objective, "candidates": len(cands), "polish_moves": moves}
+    return Solution(best, res, res.makespan_s, res.energy_j, res.makespan_s, None, "relaxed", gap,
+                    time.perf_counter() - t0, "relaxed", None, statuses, gve, info,
+                    objective="weighted", weighted_cost=c)
+
+
 def solve_relaxed(inst: Instance, opts: Options, exact: Solution | None) -> Solution:
     """Relaxed DeAOff (module docstring).  With a reference ``exact`` the phase-2 bound is
     the reference's (unless a deadline is given), so that ``gap_vs_exact`` compares
     energies under the same constraint."""
+    if opts.objective == "weighted":
+        return _relaxed_weighted(inst, opts, exact)
     t0 = time.perf_counter()
     P = Problem(inst)
     statuses: list[str] = []
