@@ -415,23 +415,34 @@ class ChainTables:
         return best[1], best[2], best[0]
 
     # ------------------------------------------------------------------ label search
-    def fronts(self, obj: _Costs, con: _Costs | None):
-        """Pareto (time, objective) options of every node and hop: lists of option indices."""
-        n, K = self.n, self.K
+    @staticmethod
+    def _front_mask(ts: np.ndarray, os_: np.ndarray) -> np.ndarray:
+        """Pareto options along the last axis: an option is kept unless another one comes
+        before it in the (time, objective, index) order with an objective no higher (so of
+        equal options the first is kept); options of infinite objective are dropped."""
+        O = ts.shape[-1]
+        t, o = ts[..., :, None], os_[..., :, None]  # candidate j on axis -2
+        t2, o2 = ts[..., None, :], os_[..., None, :]  # rival j' on axis -1
+        idx = np.arange(O)
+        before = (t2 < t) | ((t2 == t) & ((o2 < o) | ((o2 == o) & (idx[None, :] < idx[:, None]))))
+        return ~(before & (o2 <= o)).any(axis=-1) & np.isfinite(os_)
+
+    def front_masks(self, obj: _Costs, con: _Costs | None) -> tuple[np.ndarray, np.ndarray]:
+        """Pareto (time, objective) options of every node (n, K, O) and hop (n−1, K, K, Q)
+        as boolean masks; a node at a location it may not use has none."""
         tn = con.node if con is not None else obj.node
         th = con.hop if con is not None else obj.hop
+        nm = self._front_mask(tn, obj.node) & np.isfinite(obj.node[..., :1])
+        return nm, self._front_mask(th, obj.hop)
 
-        def front(ts: np.ndarray, os_: np.ndarray) -> list[int]:
-            out, best = [], _INF
-            for t, o, j in sorted(zip(ts.tolist(), os_.tolist(), range(len(ts)))):
-                if o < best:
-                    out.append(j)
-                    best = o
-            return out
-
-        nodes = [[front(tn[i, k], obj.node[i, k]) if np.isfinite(obj.node[i, k, 0]) else []
-                  for k in range(K)] for i in range(n)]
-        hops = [[[front(th[i, k, l], obj.hop[i, k, l]) for l in range(K)] for k in range(K)] for i in range(n - 1)]
+    def fronts(self, obj: _Costs, con: _Costs | None):
+        """The Pareto options of :meth:`front_masks` as lists of option indices."""
+        nm, hm = self.front_masks(obj, con)
+        opts_n = [np.flatnonzero(r).tolist() for r in nm.reshape(-1, nm.shape[-1])]
+        opts_h = [np.flatnonzero(r).tolist() for r in hm.reshape(-1, hm.shape[-1])] if hm.size else []
+        n, K = self.n, self.K
+        nodes = [opts_n[i * K:(i + 1) * K] for i in range(n)]
+        hops = [[opts_h[(i * K + k) * K:(i * K + k + 1) * K] for k in range(K)] for i in range(n - 1)]
         return nodes, hops
 
     def _labels(self, obj: _Costs, con: _Costs | None, B: float, upper: float, lam: float,
@@ -442,7 +453,7 @@ class ChainTables:
         ct = con if con is not None else obj
         bind = np.asarray(self.binding, dtype=np.int64)
         cap_b = self.cap[bind]
-        nodes, hops = self.fronts(obj, con)
+        nmask, hmask = self.front_masks(obj, con)
         # completions after node i at k: fastest (con), cheapest (obj), Lagrangian (W)
         tail_t = self._completion(ct.node.min(axis=2), ct.hop.min(axis=3), ct.ret)
         tail_o = self._completion(obj.node.min(axis=2), obj.hop.min(axis=3), obj.ret)
@@ -455,39 +466,37 @@ class ChainTables:
         pos = {int(k): j for j, k in enumerate(bind)}
         # a level's labels: columns o, t, then d memory columns; plus loc, parent, option, hop option
         levels = []
-        lab = np.zeros((0, 2 + d))
-        meta = np.zeros((0, 4), dtype=np.int64)
-        for k in range(K):
-            for o in nodes[0][k]:
-                row = np.zeros(2 + d)
-                row[0], row[1] = obj.node[0, k, o], ct.node[0, k, o]
-                if k in pos:
-                    row[2 + pos[k]] = self.need[0]
-                lab = np.vstack([lab, row])
-                meta = np.vstack([meta, [k, -1, o, -1]])
+        ks, os_ = np.nonzero(nmask[0])
+        lab = np.zeros((len(ks), 2 + d))
+        lab[:, 0], lab[:, 1] = obj.node[0, ks, os_], ct.node[0, ks, os_]
+        for k, j in pos.items():
+            lab[ks == k, 2 + j] = self.need[0]
+        meta = np.stack([ks, np.full(len(ks), -1), os_, np.full(len(ks), -1)], axis=1).astype(np.int64)
         lab, meta = self._prune(lab, meta, 0, tail_t, tail_o, W, lam, mu_b, const, B, U, cap_b, con is not None)
         levels.append((lab, meta))
         total = len(lab)
         for i in range(1, n):
             parts, pmeta = [], []
+            pk = meta[:, 0]
             for l in range(K):
-                if not nodes[i][l]:
+                no = np.flatnonzero(nmask[i, l])
+                if not len(no):
                     continue
-                for k in range(K):
-                    sel = np.nonzero(meta[:, 0] == k)[0]
-                    if not len(sel):
-                        continue
-                    for q in hops[i - 1][k][l]:
-                        for o in nodes[i][l]:
-                            add = np.zeros(2 + d)
-                            add[0] = obj.hop[i - 1, k, l, q] + obj.node[i, l, o]
-                            add[1] = ct.hop[i - 1, k, l, q] + ct.node[i, l, o]
-                            if l in pos:
-                                add[2 + pos[l]] = self.need[i]
-                            parts.append(lab[sel] + add)
-                            m = np.empty((len(sel), 4), dtype=np.int64)
-                            m[:, 0], m[:, 1], m[:, 2], m[:, 3] = l, sel, o, q
-                            pmeta.append(m)
+                hm = hmask[i - 1][pk, l, :]  # (L, Q)
+                jj, qq = np.nonzero(hm)
+                if not len(jj):
+                    continue
+                J = np.repeat(jj, len(no))
+                Qv = np.repeat(qq, len(no))
+                Ov = np.tile(no, len(jj))
+                kk = pk[J]
+                add = lab[J].copy()
+                add[:, 0] += obj.hop[i - 1, kk, l, Qv] + obj.node[i, l, Ov]
+                add[:, 1] += ct.hop[i - 1, kk, l, Qv] + ct.node[i, l, Ov]
+                if l in pos:
+                    add[:, 2 + pos[l]] += self.need[i]
+                parts.append(add)
+                pmeta.append(np.stack([np.full(len(J), l), J, Ov, Qv], axis=1).astype(np.int64))
             if not parts:
                 return "none"
             lab, meta = self._prune(np.vstack(parts), np.vstack(pmeta), i, tail_t, tail_o, W, lam, mu_b,

@@ -157,6 +157,7 @@ class Milp:
         self._add_sources()
         self._add_processors()
         self._add_makespan_and_memory()
+        self._add_symmetry()
         if phase == 1:
             for c, v in self.makespan.items():
                 self.m.cost[c] += v
@@ -398,6 +399,19 @@ class Milp:
                 for i in nodes:
                     _add(row, self._p_part(i, k), -1.0)
                 m.row(0.0, _INF, row)
+
+    def _add_symmetry(self) -> None:
+        """Symmetry breaking for interchangeable nodes (:func:`.prep.identical_groups`, e.g.
+        the heads of one layer): within a run, a node's location index is at most the next
+        one's, as cumulative rows Σ_{k≤t} x[i,k] ≥ Σ_{k≤t} x[i+1,k] for every threshold t.
+        Every placement has a permutation within the runs that satisfies them at the same
+        cost, so the optimum is kept."""
+        m, X = self.m, self.X
+        for run in self.P.groups:
+            ks = sorted(X[run[0]])
+            for i, j in zip(run, run[1:]):
+                for t in range(len(ks) - 1):
+                    m.row(0.0, _INF, _add({X[i][k]: 1.0 for k in ks[:t + 1]}, {X[j][k]: 1.0 for k in ks[:t + 1]}, -1.0))
 
     def _add_makespan_and_memory(self) -> None:
         P, m, X, A, inst = self.P, self.m, self.X, self.P.allowed, self.P.inst
