@@ -28,6 +28,7 @@ many byte counts at once: same coefficients, same formula), the instance's compu
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, NamedTuple, Union
 
 import numpy as np
@@ -252,16 +253,18 @@ class ChainTables:
         (``known``: a feasible placement at the highest levels, for pruning).  Past
         ``label_budget`` labels the path-flow MILP settles it (``mip_rel_gap``,
         ``time_limit_s``; on expiry the answer's gap is HiGHS's); with ``flow_milp=False``
-        the best feasible path met is returned instead ("incumbent", gap inf; None if
-        none).  ValueError when nothing fits."""
+        the best feasible path met is returned instead ("incumbent", its gap to the
+        Lagrangian dual bound, inf without one, never 0; None if none).  ValueError when nothing fits."""
         return self._solve(self.time_top, None, _INF, known, label_budget, mip_rel_gap, time_limit_s, flow_milp)
 
     def min_energy(self, bound_s: float, *, known: Known = None, label_budget: int = 20_000,
-                   mip_rel_gap: float = 1e-9, time_limit_s: float | None = None) -> ChainAnswer:
+                   mip_rel_gap: float = 1e-9, time_limit_s: float | None = None,
+                   flow_milp: bool = True) -> ChainAnswer | None:
         """Phase 2: the minimum device energy with makespan ≤ ``bound_s`` (already inflated
         by the caller's tolerance) under the capacities (``known``: a feasible placement at
         the highest levels, e.g. phase 1's); the other arguments as in :meth:`fastest`."""
-        return self._solve(self.energy, self.time, bound_s, known, label_budget, mip_rel_gap, time_limit_s)
+        return self._solve(self.energy, self.time, bound_s, known, label_budget, mip_rel_gap, time_limit_s,
+                           flow_milp)
 
     def weighted_costs(self, w_time_per_s: float, w_energy_per_j: float) -> _Costs:
         """The tables of C = w_T·T + w_E·E (:func:`core.cost.weighted_cost` per step: both
@@ -333,8 +336,11 @@ class ChainTables:
             return best._replace(how="labels")
         if found is not None:
             return found._replace(how="labels")
-        if not flow_milp:
-            return None if best is None else best._replace(how="incumbent", gap=_INF)
+        if not flow_milp:  # the best feasible path met, with its gap to the Lagrangian dual
+            if best is None:
+                return None
+            gap = max(0.0, (best.objective - dual) / best.objective) if math.isfinite(dual) and best.objective > 0 else _INF
+            return best._replace(how="incumbent", gap=gap if gap > 0.0 else 1e-300)
         keep = self.lagrangian_keep(obj, con, B, lam, mu, upper) if upper < _INF else None
         status, x = chain_milp.flow_milp(self, obj, con, B, upper, mip_rel_gap, time_limit_s, keep)
         ans = None if x.path is None else self._answer(obj, con, x.path)
