@@ -406,12 +406,24 @@ class Milp:
         one's, as cumulative rows Σ_{k≤t} x[i,k] ≥ Σ_{k≤t} x[i+1,k] for every threshold t.
         Every placement has a permutation within the runs that satisfies them at the same
         cost, so the optimum is kept."""
-        m, X = self.m, self.X
-        for run in self.P.groups:
+        m, X, P = self.m, self.X, self.P
+        for run in P.groups:
             ks = sorted(X[run[0]])
             for i, j in zip(run, run[1:]):
                 for t in range(len(ks) - 1):
                     m.row(0.0, _INF, _add({X[i][k]: 1.0 for k in ks[:t + 1]}, {X[j][k]: 1.0 for k in ks[:t + 1]}, -1.0))
+            # valid inequalities: the run's members start after their common predecessor a
+            # finishes and end before their common successor b starts, one at a time on
+            # each processor k, so S_b ≥ S_a + p_a + Σ_{i in run} p_i·[i at k] for every k
+            # (the big-M processor rows say this only for integral x)
+            preds, succs = P.preds[run[0]], P.succs[run[0]]
+            if len(preds) == 1 and len(succs) == 1:
+                a, b = preds[0], succs[0]
+                for k in ks:
+                    row = _add({self.S[b]: 1.0}, self._f_expr(a), -1.0)
+                    for i in run:
+                        _add(row, self._p_part(i, k), -1.0)
+                    m.row(0.0, _INF, row)
 
     def _add_makespan_and_memory(self) -> None:
         P, m, X, A, inst = self.P, self.m, self.X, self.P.allowed, self.P.inst
