@@ -8,6 +8,10 @@ transmit-power levels subject to makespan ≤ (1 + slack)·T* (or ≤ a deadline
 paper's full text is not available to us: the formulation here is our reading of its
 abstract, written down in ``docs/system-model.md`` together with the system model.
 
+The weighted-sum mode (``objective="weighted"``) instead minimises C = w_T·T + w_E·E
+(:func:`core.cost.weighted_cost`) over placements and levels in one phase, exactly on the
+chain tables (a shortest path on the combined tables, memory-aware) or the MILP.
+
 The model is exactly the cost engine's semantics (:mod:`core.cost`): every processor and
 the uplink serve their work in a fixed order, so a placement's schedule is determined and
 no order binaries are needed.  Every answer is re-evaluated by the engine and must match

@@ -8,6 +8,9 @@ energy (idle power folded into every step that is not device computation):
 * phase 2 (minimum E with T ≤ B, over locations, DVFS and transmit-power levels) is a
   resource-constrained shortest path.
 
+The weighted-sum mode C = w_T·T + w_E·E is additive too: a shortest path on the combined
+tables (:meth:`ChainTables.min_weighted`), with the memory steps below when capacities bind.
+
 Memory capacities add one resource per location whose capacity some placement could
 exceed (``binding``).  The tables solve both phases exactly in this order, stopping at the
 first step that proves its answer: (1) the unconstrained shortest path (phase 2: each

@@ -23,6 +23,12 @@ is 100.  Variables and constraints (one method each below):
   (the weighted-sum mode) minimises C = w_T·(T_mig + R) + w_E·energy over the same
   placements and levels (optionally with the same bound row).
 
+* Interchangeable nodes (:func:`.prep.identical_groups`: the heads of one layer at ``head``
+  granularity): symmetry breaking (locations non-decreasing within a run) and, for a run
+  with one common predecessor a and successor b, the valid inequality
+  S_b ≥ S_a + p_a + Σ_{i in run} p_i·x[i,k] for every processor k (they run one at a time
+  there), which the LP relaxation of the big-M processor rows does not see.
+
 Big-M values come from the horizon H and per-node heads and tails (longest paths of
 fastest processing before and after a node).  ``lean=True`` (relaxed mode's LP) leaves
 out the big-M disjunctions (processor pairs, uplink sequencing), keeping only the

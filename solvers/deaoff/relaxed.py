@@ -11,6 +11,14 @@ moves nodes back towards the phase-1 placement; the least-energy answer meeting 
 is kept (the phase-1 placement is always a candidate, so the bound is met whenever the
 phase-1 placement meets it) and polished by engine-costed moves (:func:`polish`).
 
+On a chain (with ``use_dp``) both phases instead take the chain tables' Lagrangian duals
+(column generation on the makespan and the binding capacities) without their MILP, and
+the label search only on small chains: the best feasible path each dual met is the
+phase's answer, the dual its bound (:func:`_relaxed_chain`); when it finds none, or its
+phase 1 misses a given bound, the general path above takes over.  The weighted-sum mode
+rounds the LP relaxation of the weighted model the same way, with the weighted incumbent
+and (chains) the chain tables' answer as candidates, polished on C.
+
 Every option of the exact mode is honoured: ``levels=False`` keeps every level at the
 highest in the roundings, the repair and the polish.  A deadline below the LP's lower
 bound on T* is infeasible for every solver (ValueError); a bound the relaxed answer
