@@ -66,12 +66,50 @@ def _greedy_fill(P: Problem, prefer: int) -> list[int] | None:
     return loc
 
 
+SEQUENTIAL_ORDERS = 120
+"""Location orders tried by :func:`_sequential_fills` (all of them up to 5 locations)."""
+
+
+def _sequential_fills(P: Problem) -> list[list[int]]:
+    """Contiguous-segment placements when memory binds: the nodes in index order fill one
+    location until the next node does not fit, then the next location of an order, never
+    going back (small nodes do not scatter); every order of the locations up to
+    :data:`SEQUENTIAL_ORDERS`, else the locations by speed and its adjacent swaps."""
+    import itertools
+
+    cap, need = P.inst.system.mem_capacity_bytes, P.inst.mem_need
+    if all(fits_memory(sum(need[i] for i in range(P.n) if k in P.allowed[i]), cap[k]) for k in range(P.K)):
+        return []
+    speed = sorted(range(P.K), key=lambda k: (sum(P.ptime(i, k) for i in range(P.n) if k in P.allowed[i]), k))
+    if math.factorial(P.K) <= SEQUENTIAL_ORDERS:
+        orders = [list(o) for o in itertools.permutations(speed)]
+    else:
+        orders = [speed] + [speed[:j] + [speed[j + 1], speed[j]] + speed[j + 2:] for j in range(P.K - 1)]
+    out = []
+    for order in orders:
+        used = [0.0] * P.K
+        loc, pos = [], 0
+        for i in range(P.n):
+            while pos < len(order) and (order[pos] not in P.allowed[i]
+                                        or not fits_memory(used[order[pos]] + need[i], cap[order[pos]])):
+                pos += 1
+            if pos == len(order):
+                break
+            used[order[pos]] += need[i]
+            loc.append(order[pos])
+        if len(loc) == P.n:
+            out.append(loc)
+    return out
+
+
 def incumbent(P: Problem, local_search_s: float = 0.0) -> tuple[Placement, float] | None:
     """A good memory-feasible placement at the highest levels and its makespan (for big-M
-    values and cut-offs): everything at one location, greedy fills, then first-improvement
+    values and cut-offs): everything at one location, greedy fills, sequential
+    (contiguous-segment) fills when memory binds, then first-improvement
     single-node moves within ``local_search_s``.  None when none of these fits."""
     cands = [[k] * P.n for k in range(P.K) if all(k in a for a in P.allowed)]
     cands += [g for k in range(P.K) if (g := _greedy_fill(P, k)) is not None]
+    cands += _sequential_fills(P)
     scored = [(P.evaluate(Placement(loc)).makespan_s, loc) for loc in cands if placement_fits(P.inst, loc)]
     if not scored:
         return None

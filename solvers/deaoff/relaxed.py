@@ -49,7 +49,7 @@ REPAIRS = 3
 POLISH_GAP = 1e-4
 """Phase 2 polishes its answer when it is further than this (relative) above the LP bound."""
 POLISH_SHARE = 1.0
-"""Each polish may take this share of the time the relaxed solve has taken before it."""
+"""Each polish may take this share of the CPU time the relaxed solve has taken before it."""
 _INF = float("inf")
 
 
@@ -140,7 +140,8 @@ def polish(P: Problem, start: Placement, *, objective: str, bound_s: float = _IN
     another location (highest levels there), or (``levels`` only) change one device node's
     DVFS level or one node's transmit-power level; when none of those improves, let two
     nodes on different locations swap them; then move a node and a successor together.  Every candidate is costed by the engine.
-    Stops at a local optimum or at ``deadline`` (a ``time.perf_counter()`` value).
+    Stops at a local optimum or at ``deadline`` (a ``time.process_time()`` value: CPU
+    time, so that a busy machine does not cut the search short).
     Returns (placement, accepted moves)."""
     if objective not in ("energy", "makespan", "weighted"):
         raise ValueError(f"objective must be 'energy', 'makespan' or 'weighted', got {objective!r}")
@@ -163,10 +164,10 @@ def polish(P: Problem, start: Placement, *, objective: str, bound_s: float = _IN
 
     cur = value(Placement(loc, dv, tx))
     moves, improved = 0, True
-    while improved and time.perf_counter() < deadline:
+    while improved and time.process_time() < deadline:
         improved = False
         for i in range(P.n):
-            if time.perf_counter() >= deadline:
+            if time.process_time() >= deadline:
                 break
             old = (loc[i], dv[i], tx[i])
             options = [(k, P.fmax, P.qmax) for k in P.allowed[i]
@@ -189,7 +190,7 @@ def polish(P: Problem, start: Placement, *, objective: str, bound_s: float = _IN
             continue
         # swaps keep each location's node count, so a split the memory pins down can move
         for i in range(P.n):
-            if improved or time.perf_counter() >= deadline:
+            if improved or time.process_time() >= deadline:
                 break
             for j in range(i + 1, P.n):
                 a, b = loc[i], loc[j]
@@ -215,7 +216,7 @@ def polish(P: Problem, start: Placement, *, objective: str, bound_s: float = _IN
         # joint moves: a node and one of its successors to one location (highest levels),
         # which crosses the valley a transfer between them puts between two single moves
         for i in range(P.n):
-            if improved or time.perf_counter() >= deadline:
+            if improved or time.process_time() >= deadline:
                 break
             for j in P.succs[i]:
                 if improved:
@@ -273,8 +274,8 @@ def _phase1(P: Problem, opts: Options, t0: float, statuses: list[str]) -> tuple[
     if proven is not None and P.evaluate(proven).makespan_s <= P.evaluate(p1).makespan_s:
         p1 = proven  # T* itself: nothing to polish
     else:
-        budget = POLISH_SHARE * (time.perf_counter() - t0)
-        p1, moves = polish(P, p1, objective="makespan", levels=False, deadline=time.perf_counter() + budget)
+        budget = POLISH_SHARE * (time.process_time() - t0)
+        p1, moves = polish(P, p1, objective="makespan", levels=False, deadline=time.process_time() + budget)
     return p1, out.objective, {"phase1_lp_bound_s": out.objective, "phase1_candidates": len(cands),
                                "phase1_polish_moves": moves}
 
@@ -309,9 +310,9 @@ def _phase2(P: Problem, opts: Options, p1: Placement, bound: float, t0: float,
                 best = (r.energy_j, r.makespan_s, c)
     p2, moves = best[2], 0
     if best[1] <= B and math.isfinite(lp2) and best[0] - lp2 > POLISH_GAP * best[0]:
-        budget = POLISH_SHARE * (time.perf_counter() - t0)
+        budget = POLISH_SHARE * (time.process_time() - t0)
         p2, moves = polish(P, p2, objective="energy", bound_s=B, levels=opts.levels,
-                           deadline=time.perf_counter() + budget)
+                           deadline=time.process_time() + budget)
     return p2, lp2, moves
 
 
@@ -319,7 +320,7 @@ def _relaxed_weighted(inst: Instance, opts: Options, exact: Solution | None) -> 
     """The relaxed weighted-sum mode: the LP relaxation of the weighted model rounded as in
     phase 2, the weighted incumbent and (chains) the chain tables' answer without their
     MILP as candidates; the cheapest is polished on C by engine-costed moves."""
-    t0 = time.perf_counter()
+    t0, t0_cpu = time.perf_counter(), time.process_time()
     P = Problem(inst)
     w = opts.weights
     statuses: list[str] = []
@@ -357,9 +358,9 @@ def _relaxed_weighted(inst: Instance, opts: Options, exact: Solution | None) -> 
     if proven is not None and cost(proven) <= cost(best):
         best = proven
     elif cost(best) - out.objective > POLISH_GAP * cost(best):
-        budget = POLISH_SHARE * (time.perf_counter() - t0)
+        budget = POLISH_SHARE * (time.process_time() - t0_cpu)
         best, moves = polish(P, best, objective="weighted", levels=opts.levels, weights=w,
-                             deadline=time.perf_counter() + budget)
+                             deadline=time.process_time() + budget)
     res = evaluate(inst, best, record=True, check=True)
     c = weighted_cost(res.makespan_s, res.energy_j, w_time_per_s=w[0], w_energy_per_j=w[1])
     gap = max(0.0, (c - out.objective) / c) if c > 0 else 0.0
@@ -443,10 +444,10 @@ def solve_relaxed(inst: Instance, opts: Options, exact: Solution | None) -> Solu
         sol = _relaxed_chain(inst, opts, exact)
         if sol is not None:
             return sol
-    t0 = time.perf_counter()
+    t0, t0_cpu = time.perf_counter(), time.process_time()
     P = Problem(inst)
     statuses: list[str] = []
-    p1, lp1, info = _phase1(P, opts, t0, statuses)
+    p1, lp1, info = _phase1(P, opts, t0_cpu, statuses)
     res1 = evaluate(inst, p1, record=True, check=True)
     t1 = res1.makespan_s
     if exact is not None:
@@ -464,7 +465,7 @@ def solve_relaxed(inst: Instance, opts: Options, exact: Solution | None) -> Solu
         bound = exact.latency_bound_s  # the reference's constraint: comparable energies
     else:
         bound = phase2_bound(t1, opts.slack, None)
-    p2, lp2, moves = _phase2(P, opts, p1, bound, t0, statuses)
+    p2, lp2, moves = _phase2(P, opts, p1, bound, t0_cpu, statuses)
     res2 = evaluate(inst, p2, record=True, check=True)
     meets = res2.makespan_s <= bound * (1 + BOUND_RTOL)
     info.update(polish_moves=moves, phase2_lp_bound_j=lp2, meets_bound=meets)
