@@ -156,7 +156,12 @@ def scaling_case(model: str, dtype: str, gran: str, servers: int, seed: int, tim
     its peak resident memory is the case's).  CPU times by ``time.process_time``."""
     inst = make_instances(SCALING_MODELS[model], gran, servers, 1, False, dtype, seed)[0]
     t = time.process_time()
-    ex = solve(inst, time_limit_s=time_limit)
+    try:
+        ex = solve(inst, time_limit_s=time_limit)
+    except ValueError as err:  # nothing fits (e.g. 70B fp16 on one or two 40 GB servers)
+        return {"model": model, "dtype": dtype, "granularity": gran, "servers": servers, "seed": seed,
+                "nodes": inst.num_nodes, "infeasible": str(err), "exact_cpu_s": time.process_time() - t,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
     ex_cpu = time.process_time() - t
     row = {"model": model, "dtype": dtype, "granularity": gran, "servers": servers, "seed": seed,
            "nodes": inst.num_nodes, "exact_cpu_s": ex_cpu, "status": ex.status, "gap": ex.mip_gap,
@@ -169,6 +174,12 @@ def scaling_case(model: str, dtype: str, gran: str, servers: int, seed: int, tim
                    relaxed_gap_t=rx.info.get("phase1_gap", float("nan")))
     row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
     return row
+
+
+def inst_need_gb(row: dict) -> str:
+    """The memory sentence of an infeasible case (from the solver's ValueError)."""
+    msg = row["infeasible"]
+    return msg.split(": ", 1)[-1] if "GB" in msg else msg
 
 
 def run_scaling(models: list[str], dtypes: list[str], grans: list[str], servers: list[int], seeds: int,
@@ -197,6 +208,11 @@ def run_scaling(models: list[str], dtypes: list[str], grans: list[str], servers:
                         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
                         if verbose:
                             print(f"    {rows[-1]}", file=sys.stderr, flush=True)
+                    if any("infeasible" in r for r in rows):
+                        gb = inst_need_gb(rows[0])
+                        print(f"| {model} | {dtype} | {gran} | {m} | {rows[0]['nodes']} | infeasible: {gb} | - | - | "
+                              f"- | - | - | - | {max(r['peak_rss_mb'] for r in rows):.0f} MB | - |", flush=True)
+                        continue
                     ex = [r["exact_cpu_s"] for r in rows]
                     proven = sum(r["status"] in ("optimal", "dp_optimal") for r in rows)
                     line = (f"| {model} | {dtype} | {gran} | {m} | {rows[0]['nodes']} | {_fmt_s(_median(ex))} / "
