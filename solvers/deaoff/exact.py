@@ -189,24 +189,16 @@ def _milp_phase1(P: Problem, opts: Options, t_end: float | None) -> _Phase:
 
 def _milp_phase2(P: Problem, opts: Options, p1: Placement, bound: float, t_end: float | None) -> _Phase:
     start = P.evaluate(p1)
-    warm, warm_e = p1, start.energy_j
-    if t_end is not None:  # a time-limited solve: relaxed mode's phase 2 as the warm start
-        from .relaxed import _phase2 as relaxed_phase2
-
-        cand = relaxed_phase2(P, opts, p1, bound, time.process_time(), [])[0]
-        r = P.evaluate(cand)
-        if r.makespan_s <= bound * (1 + BOUND_RTOL) and r.energy_j < warm_e:
-            warm, warm_e = cand, r.energy_j
     model = Milp(P, phase=2, levels=opts.levels, horizon_s=bound * (1 + 1e-6) - P.mig_min, bound_s=bound,
                  energy_unit_j=max(start.energy_j, 1e-30) / 100.0)
     remaining = None if t_end is None else max(t_end - time.perf_counter(), 1e-3)
     out = model.run(time_limit_s=remaining, mip_rel_gap=opts.mip_rel_gap, threads=opts.threads,
-                    cutoff=warm_e)
+                    cutoff=start.energy_j)
     if out.status == "infeasible":
-        raise RuntimeError("HiGHS reports phase 2 infeasible although the warm start meets the bound")
+        raise RuntimeError("HiGHS reports phase 2 infeasible although the phase-1 placement meets the bound")
     if out.status == "time_limit_no_solution":
-        res = evaluate(P.inst, warm, record=True, check=True)
-        return _Phase(warm, res, out.status, True, relative_gap(res.energy_j, model.dual_bound))
+        res = evaluate(P.inst, p1, record=True, check=True)
+        return _Phase(p1, res, out.status, True, relative_gap(res.energy_j, model.dual_bound))
     p = model.placement(out.col)
     res = check_against_engine(P.inst, p, out.objective, "energy", out.status == "optimal")
     if res.makespan_s > bound * (1 + 1e-7):
