@@ -16,10 +16,13 @@ the exact optimum (inf when the relaxed placement cannot meet the bound).
 ``--kv-on-device`` adds the harder case where every attention node's KV cache (511 tokens)
 sits on the device, so moving it costs a migration.
 
-``--scaling`` instead times the exact solver alone on a Llama-2-70B-class model (fp16
-weights, block granularity: 82 nodes, about 137 GB of weights, so the 40 GB servers'
-memory binds) with ``--scaling-servers`` servers: CPU time (``time.process_time``), status,
-gap, how each phase was settled.  The 70B shape is Llama-2-70B's published configuration:
+``--scaling`` instead runs the grid model depth (Llama-2-7B, a Llama-2-70B-class model)
+× weight format (fp16, int4: Q4_0) × granularity (block, sublayer, head) × servers
+(1-16), each case in a fresh subprocess: exact CPU time (``time.process_time``), status,
+gap, relaxed CPU time, speed-up and energy gap against exact, whether relaxed meets the
+bound, peak resident memory of the case's process (``resource.getrusage``), and how each
+phase was settled; a Markdown table.  (70B fp16 at block granularity is 82 nodes and about
+137 GB of weights, so the 40 GB servers' memory binds.)  The 70B shape is Llama-2-70B's published configuration:
 hidden 8192, 80 layers, 64 heads, 8 KV heads, FFN 28672, vocabulary 32000 (Meta's
 ``params.json`` and tensor shapes, quoted in
 https://datascience.stackexchange.com/questions/126942).
@@ -27,13 +30,18 @@ https://datascience.stackexchange.com/questions/126942).
     python benchmarks/bench_solver.py --quick
     python benchmarks/bench_solver.py --seeds 5 --kv-on-device
     python benchmarks/bench_solver.py --scaling --seeds 2
+    python benchmarks/bench_solver.py --scaling --scaling-models 70b --scaling-dtypes fp16 \
+        --granularity block --scaling-servers 4 8 16 --time-limit 60
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
+import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -73,9 +81,9 @@ LLAMA2_70B = ModelSpec(name="llama-2-70b", arch="llama", hidden_size=8192, num_l
 
 
 def make_instances(model: str | ModelSpec, granularity: str, servers: int, seeds: int,
-                   kv_on_device: bool) -> list[Instance]:
+                   kv_on_device: bool, weight_dtype: str = "fp16", first_seed: int = 0) -> list[Instance]:
     spec = model if isinstance(model, ModelSpec) else load_model_spec(model)
-    graph = build_dag(spec, granularity, "decode", context_len=512)
+    graph = build_dag(spec, granularity, "decode", context_len=512, weight_dtype=weight_dtype)
     kv_loc, kv_move = {}, {}
     if kv_on_device:
         for name, attrs in graph.nodes(data=True):
@@ -83,7 +91,7 @@ def make_instances(model: str | ModelSpec, granularity: str, servers: int, seeds
                 kv_loc[name] = 0
                 kv_move[name] = attrs["kv_bytes"] * 511 / 512  # the cache before this token
     out = []
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         rng = np.random.default_rng(seed)
         scenario = sample_scenario(rng, num_servers=servers)
         snap = make_snapshot(scenario, fading_power=list(rng.exponential(1.0, servers)),
@@ -139,25 +147,88 @@ def run_row(insts: list[Instance], time_limit: float, milp_too: bool, verbose: b
             "method": "/".join(sorted(methods))}
 
 
-def run_scaling(servers: list[int], seeds: int, time_limit: float) -> None:
-    """The exact solver alone on the 70B fp16 block chain (CPU time per solve)."""
-    print(f"DeAOff exact on llama-2-70b (fp16, block, decode, context 512), {seeds} channel draws per "
-          f"row, CPU seconds (time limit {time_limit:g} s)")
-    header = f"{'M':>2} {'nodes':>5} {'median':>9} {'max':>9} {'proven':>6} {'max gap':>8}  settled by"
-    print(header)
-    print("-" * len(header))
-    for m in servers:
-        insts = make_instances(LLAMA2_70B, "block", m, seeds, False)
-        times, proven, gaps, how = [], 0, [], set()
-        for inst in insts:
-            t = time.process_time()
-            sol = solve(inst, time_limit_s=time_limit)
-            times.append(time.process_time() - t)
-            proven += sol.status in ("optimal", "dp_optimal")
-            gaps.append(sol.mip_gap)
-            how.add("+".join(sol.solver_status))
-        print(f"{m:>2} {insts[0].num_nodes:>5} {_fmt_s(_median(times)):>9} {_fmt_s(max(times)):>9} "
-              f"{proven:>3}/{len(insts):<2} {_fmt_gap(max(gaps)):>8}  {', '.join(sorted(how))}", flush=True)
+SCALING_MODELS = {"7b": "llama-2-7b", "70b": LLAMA2_70B}
+
+
+def scaling_case(model: str, dtype: str, gran: str, servers: int, seed: int, time_limit: float,
+                 relaxed: bool) -> dict:
+    """One case of the scaling grid, measured in this process (run it in a fresh process:
+    its peak resident memory is the case's).  CPU times by ``time.process_time``."""
+    inst = make_instances(SCALING_MODELS[model], gran, servers, 1, False, dtype, seed)[0]
+    t = time.process_time()
+    try:
+        ex = solve(inst, time_limit_s=time_limit)
+    except ValueError as err:  # nothing fits (e.g. 70B fp16 on one or two 40 GB servers)
+        return {"model": model, "dtype": dtype, "granularity": gran, "servers": servers, "seed": seed,
+                "nodes": inst.num_nodes, "infeasible": str(err), "exact_cpu_s": time.process_time() - t,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+    ex_cpu = time.process_time() - t
+    row = {"model": model, "dtype": dtype, "granularity": gran, "servers": servers, "seed": seed,
+           "nodes": inst.num_nodes, "exact_cpu_s": ex_cpu, "status": ex.status, "gap": ex.mip_gap,
+           "how": "+".join(ex.solver_status), "method": ex.method}
+    if relaxed:
+        t = time.process_time()
+        rx = solve(inst, mode="relaxed", exact=ex)
+        row.update(relaxed_cpu_s=time.process_time() - t, relaxed_status=rx.status,
+                   relaxed_gap=rx.gap_vs_exact if rx.gap_vs_exact is not None else float("inf"),
+                   relaxed_gap_t=rx.info.get("phase1_gap", float("nan")))
+    row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+    return row
+
+
+def inst_need_gb(row: dict) -> str:
+    """The memory sentence of an infeasible case (from the solver's ValueError)."""
+    msg = row["infeasible"]
+    return msg.split(": ", 1)[-1] if "GB" in msg else msg
+
+
+def run_scaling(models: list[str], dtypes: list[str], grans: list[str], servers: list[int], seeds: int,
+                time_limit: float, relaxed: bool, verbose: bool) -> None:
+    """The scaling grid (model depth × weight format × granularity × servers), each case in
+    a fresh subprocess; prints a Markdown table (medians over the channel draws; status
+    counts; the largest gap and peak memory)."""
+    print(f"DeAOff exact (and relaxed) on Llama-2 decode, context 512, {seeds} channel draw(s) per row, "
+          f"CPU seconds per solve (time limit {time_limit:g} s), peak resident memory per case")
+    print()
+    print("| model | weights | granularity | M | nodes | exact CPU (median / max) | proven | max gap | "
+          "relaxed CPU | speed-up | relaxed gap E (median / max) | relaxed meets bound | peak RSS | settled by |")
+    print("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+    for model in models:
+        for dtype in dtypes:
+            for gran in grans:
+                for m in servers:
+                    rows = []
+                    for seed in range(seeds):
+                        cmd = [sys.executable, __file__, "--scaling-case", model, dtype, gran, str(m), str(seed),
+                               "--time-limit", str(time_limit)] + ([] if relaxed else ["--no-relaxed"])
+                        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                        if out.returncode != 0:
+                            raise RuntimeError(f"case {model} {dtype} {gran} M={m} seed {seed} failed:\n"
+                                               f"{out.stderr.strip()}")
+                        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                        if verbose:
+                            print(f"    {rows[-1]}", file=sys.stderr, flush=True)
+                    if any("infeasible" in r for r in rows):
+                        gb = inst_need_gb(rows[0])
+                        print(f"| {model} | {dtype} | {gran} | {m} | {rows[0]['nodes']} | infeasible: {gb} | - | - | "
+                              f"- | - | - | - | {max(r['peak_rss_mb'] for r in rows):.0f} MB | - |", flush=True)
+                        continue
+                    ex = [r["exact_cpu_s"] for r in rows]
+                    proven = sum(r["status"] in ("optimal", "dp_optimal") for r in rows)
+                    line = (f"| {model} | {dtype} | {gran} | {m} | {rows[0]['nodes']} | {_fmt_s(_median(ex))} / "
+                            f"{_fmt_s(max(ex))} | {proven}/{len(rows)} | {_fmt_gap(max(r['gap'] for r in rows))} | ")
+                    if relaxed:
+                        rx = [r["relaxed_cpu_s"] for r in rows]
+                        sp = _median([a / b for a, b in zip(ex, rx)])
+                        gaps = [r["relaxed_gap"] for r in rows]
+                        meets = sum(r["relaxed_status"] == "relaxed" for r in rows)
+                        line += (f"{_fmt_s(_median(rx))} | {sp:.1f}x | {_fmt_gap(_median(gaps))} / "
+                                 f"{_fmt_gap(max(gaps))} | {meets}/{len(rows)} | ")
+                    else:
+                        line += "- | - | - | - | "
+                    how = sorted({r["how"] for r in rows})
+                    line += f"{max(r['peak_rss_mb'] for r in rows):.0f} MB | {', '.join(how)} |"
+                    print(line, flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -165,15 +236,28 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true", help="2 seeds instead of --seeds")
     ap.add_argument("--seeds", type=int, default=5, help="random channel draws per row (default 5)")
     ap.add_argument("--servers", type=int, nargs="+", default=[1, 2, 4])
-    ap.add_argument("--granularity", nargs="+", default=["block", "sublayer"], choices=["block", "sublayer"])
+    ap.add_argument("--granularity", nargs="+", default=["block", "sublayer"], choices=["block", "sublayer", "head"],
+                    help="(default block sublayer; with --scaling block sublayer head)")
     ap.add_argument("--model", default="llama-2-7b")
     ap.add_argument("--time-limit", type=float, default=120.0, help="per exact solve, seconds (default 120)")
     ap.add_argument("--no-milp", action="store_true", help="skip the MILP-without-DP column at block level")
     ap.add_argument("--kv-on-device", action="store_true", help="also rows with every KV cache on the device")
     ap.add_argument("-v", "--verbose", action="store_true", help="one line per instance (stderr)")
-    ap.add_argument("--scaling", action="store_true", help="time the exact solver on the 70B fp16 block chain")
-    ap.add_argument("--scaling-servers", type=int, nargs="+", default=[4, 8, 16])
+    ap.add_argument("--scaling", action="store_true",
+                    help="the scaling grid: --scaling-models x --scaling-dtypes x --granularity x --scaling-servers")
+    ap.add_argument("--scaling-models", nargs="+", default=["7b", "70b"], choices=sorted(SCALING_MODELS))
+    ap.add_argument("--scaling-dtypes", nargs="+", default=["fp16", "int4"], choices=["fp16", "int8", "int4"])
+    ap.add_argument("--scaling-servers", type=int, nargs="+", default=[1, 2, 4, 8, 16])
+    ap.add_argument("--no-relaxed", action="store_true", help="--scaling: time the exact solver only")
+    ap.add_argument("--scaling-case", nargs=5, metavar=("MODEL", "DTYPE", "GRAN", "M", "SEED"),
+                    help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.scaling_case:
+        model, dtype, gran, m, seed = args.scaling_case
+        _quiet_highs()
+        row = scaling_case(model, dtype, gran, int(m), int(seed), args.time_limit, not args.no_relaxed)
+        print(json.dumps(row))
+        return
     for name in ("seeds", "time_limit"):
         if not getattr(args, name) > 0:
             ap.error(f"--{name.replace('_', '-')} must be > 0")
@@ -182,7 +266,10 @@ def main(argv: list[str] | None = None) -> None:
     seeds = 2 if args.quick else args.seeds
     _quiet_highs()
     if args.scaling:
-        run_scaling(args.scaling_servers, seeds, args.time_limit)
+        grans = args.granularity if "--granularity" in (argv if argv is not None else sys.argv) else \
+            ["block", "sublayer", "head"]
+        run_scaling(args.scaling_models, args.scaling_dtypes, grans, args.scaling_servers, seeds,
+                    args.time_limit, not args.no_relaxed, args.verbose)
         return
     kv_cases = [False, True] if args.kv_on_device else [False]
     header = (f"{'granularity':<11} {'KV':<7} {'M':>2} {'nodes':>5} {'exact':>10} {'max':>9} {'proven':>6} "

@@ -13,26 +13,36 @@ from __future__ import annotations
 import itertools
 from typing import Literal
 
-from core.cost import DEVICE, Result, allowed_locations, evaluate, location_allowed, placement_fits
+import math
+
+from core.cost import DEVICE, Result, allowed_locations, evaluate, location_allowed, placement_fits, weighted_cost
 from core.instance import Instance, Placement
 
 __all__ = ["brute_force"]
 
 
-def brute_force(inst: Instance, objective: Literal["makespan", "energy"] = "makespan",
+def brute_force(inst: Instance, objective: Literal["makespan", "energy", "weighted"] = "makespan",
                 latency_bound_s: float | None = None, levels: bool = True,
-                max_nodes: int = 12, max_locations: int = 3) -> tuple[Placement, Result]:
+                max_nodes: int = 12, max_locations: int = 3, *, w_time_per_s: float | None = None,
+                w_energy_per_j: float | None = None) -> tuple[Placement, Result]:
     """The best placement by exhaustive enumeration.
 
     ``objective="makespan"``: minimum makespan.  ``objective="energy"``: minimum device
     energy among placements whose makespan is at most ``latency_bound_s``·(1 + 1e-9).
     ``levels``: also enumerate the DVFS level of every device node and the transmit-power
     level of every node that uploads; otherwise every level is the highest.
+    ``objective="weighted"``: minimum C = w_T·T + w_E·E (:func:`core.cost.weighted_cost`)
+    with ``w_time_per_s`` and ``w_energy_per_j`` (both needed, finite, >= 0), among the
+    placements meeting ``latency_bound_s`` when it is given.
     """
-    if objective not in ("makespan", "energy"):
-        raise ValueError(f"objective must be 'makespan' or 'energy', got {objective!r}")
+    if objective not in ("makespan", "energy", "weighted"):
+        raise ValueError(f"objective must be 'makespan', 'energy' or 'weighted', got {objective!r}")
     if objective == "energy" and latency_bound_s is None:
         raise ValueError("objective='energy' needs latency_bound_s")
+    if objective == "weighted":
+        for name, w in (("w_time_per_s", w_time_per_s), ("w_energy_per_j", w_energy_per_j)):
+            if w is None or not (w >= 0 and math.isfinite(w)):
+                raise ValueError(f"objective='weighted' needs {name} as a finite number >= 0, got {w!r}")
     n, m = inst.num_nodes, inst.num_locations
     if n > max_nodes or m > max_locations:
         raise ValueError(f"brute force refuses an instance of {n} nodes x {m} locations "
@@ -64,12 +74,15 @@ def brute_force(inst: Instance, objective: Literal["makespan", "energy"] = "make
                     tx[i] = q
                 p = Placement(list(loc), dv, tx)
                 r = evaluate(inst, p, record=False, check=False)
+                if bound is not None and r.makespan_s > bound:
+                    continue
                 if objective == "makespan":
                     val = r.makespan_s
-                else:
-                    if r.makespan_s > bound:  # type: ignore[operator]
-                        continue
+                elif objective == "energy":
                     val = r.energy_j
+                else:
+                    val = weighted_cost(r.makespan_s, r.energy_j, w_time_per_s=w_time_per_s,  # type: ignore[arg-type]
+                                        w_energy_per_j=w_energy_per_j)  # type: ignore[arg-type]
                 if best is None or val < best[0]:
                     best = (val, p)
     if not any_fit:

@@ -8,6 +8,10 @@ transmit-power levels subject to makespan ≤ (1 + slack)·T* (or ≤ a deadline
 paper's full text is not available to us: the formulation here is our reading of its
 abstract, written down in ``docs/system-model.md`` together with the system model.
 
+The weighted-sum mode (``objective="weighted"``) instead minimises C = w_T·T + w_E·E
+(:func:`core.cost.weighted_cost`) over placements and levels in one phase, exactly on the
+chain tables (a shortest path on the combined tables, memory-aware) or the MILP.
+
 The model is exactly the cost engine's semantics (:mod:`core.cost`): every processor and
 the uplink serve their work in a fixed order, so a placement's schedule is determined and
 no order binaries are needed.  Every answer is re-evaluated by the engine and must match
@@ -38,14 +42,20 @@ from .prep import Problem, is_chain
 from .relaxed import polish, solve_relaxed
 from .solution import BOUND_RTOL, CHECK_RTOL, STATUSES, Solution, check_against_engine
 
-__all__ = ["solve", "Solution", "is_chain", "Problem", "ChainTables", "check_against_engine", "polish",
+__all__ = ["solve", "OBJECTIVES", "Solution", "is_chain", "Problem", "ChainTables", "check_against_engine", "polish",
            "BOUND_RTOL", "CHECK_RTOL", "STATUSES"]
+
+
+OBJECTIVES = ("lexicographic", "weighted")
+"""``solve``'s objectives: the two-phase default (or its deadline form), the weighted sum."""
 
 
 def solve(inst: Instance, *, mode: Literal["exact", "relaxed"] = "exact", phase2: bool = True,
           slack: float = 0.10, deadline_s: float | None = None, time_limit_s: float | None = None,
           levels: bool = True, use_dp: bool = True, mip_rel_gap: float = 1e-9, threads: int = 1,
-          compare_exact: bool = False, exact: Solution | None = None) -> Solution:
+          compare_exact: bool = False, exact: Solution | None = None,
+          objective: Literal["lexicographic", "weighted"] = "lexicographic",
+          w_time_per_s: float | None = None, w_energy_per_j: float | None = None) -> Solution:
     """DeAOff on ``inst``: phase 1 (minimum makespan T*), then phase 2 (minimum device energy
     with makespan ≤ (1 + slack)·T*, or ≤ ``deadline_s``) unless ``phase2=False``.
 
@@ -61,6 +71,12 @@ def solve(inst: Instance, *, mode: Literal["exact", "relaxed"] = "exact", phase2
     latency bound and ``gap_vs_exact`` is filled in (inf when the relaxed answer cannot
     meet that bound).  ``levels=False``: every DVFS and transmit-power level stays at the
     highest (both modes).
+    ``objective="weighted"``: one phase minimising C = w_T·T + w_E·E
+    (:func:`core.cost.weighted_cost`) over placements and levels, with ``w_time_per_s`` and
+    ``w_energy_per_j`` (finite, >= 0, not both 0); exact on the chain tables (chains) or the
+    MILP, or relaxed; ``phase2``, ``slack`` and ``deadline_s`` belong to the lexicographic
+    objective and may not be given with it.  The answer's ``weighted_cost`` is C and its
+    ``gap_vs_exact`` (relaxed with a reference) compares C.
     Raises ValueError when no placement is feasible (naming the node or the budget) or the
     deadline is below T*; RuntimeError when HiGHS fails or the engine disagrees with a model.
     """
@@ -76,8 +92,24 @@ def solve(inst: Instance, *, mode: Literal["exact", "relaxed"] = "exact", phase2
         raise ValueError(f"mip_rel_gap must be a finite number >= 0, got {mip_rel_gap!r}")
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    w_t = w_e = 0.0
+    if objective == "weighted":
+        for name, w in (("w_time_per_s", w_time_per_s), ("w_energy_per_j", w_energy_per_j)):
+            if w is None or isinstance(w, bool) or not (w >= 0 and math.isfinite(w)):
+                raise ValueError(f"objective='weighted' needs {name} as a finite number >= 0, got {w!r}")
+        if w_time_per_s == 0 and w_energy_per_j == 0:
+            raise ValueError("objective='weighted' needs w_time_per_s or w_energy_per_j > 0 (both are 0)")
+        if deadline_s is not None or not phase2 or slack != 0.10:
+            raise ValueError("deadline_s, phase2 and slack belong to objective='lexicographic'; "
+                             "objective='weighted' takes none of them")
+        w_t, w_e = float(w_time_per_s), float(w_energy_per_j)  # type: ignore[arg-type]
+    elif w_time_per_s is not None or w_energy_per_j is not None:
+        raise ValueError("w_time_per_s and w_energy_per_j need objective='weighted'")
     opts = Options(phase2=phase2, slack=slack, deadline_s=deadline_s, time_limit_s=time_limit_s, levels=levels,
-                   use_dp=use_dp, mip_rel_gap=mip_rel_gap, threads=threads)
+                   use_dp=use_dp, mip_rel_gap=mip_rel_gap, threads=threads, objective=objective,
+                   w_time_per_s=w_t, w_energy_per_j=w_e)
     if mode == "exact":
         return solve_exact(inst, opts)
     if compare_exact and exact is None:

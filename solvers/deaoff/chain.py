@@ -8,6 +8,9 @@ energy (idle power folded into every step that is not device computation):
 * phase 2 (minimum E with T ≤ B, over locations, DVFS and transmit-power levels) is a
   resource-constrained shortest path.
 
+The weighted-sum mode C = w_T·T + w_E·E is additive too: a shortest path on the combined
+tables (:meth:`ChainTables.min_weighted`), with the memory steps below when capacities bind.
+
 Memory capacities add one resource per location whose capacity some placement could
 exceed (``binding``).  The tables solve both phases exactly in this order, stopping at the
 first step that proves its answer: (1) the unconstrained shortest path (phase 2: each
@@ -28,11 +31,12 @@ many byte counts at once: same coefficients, same formula), the instance's compu
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, NamedTuple, Union
 
 import numpy as np
 
-from core.cost import DEVICE, MEM_TOL, allowed_locations
+from core.cost import DEVICE, MEM_TOL, allowed_locations, weighted_cost
 from core.instance import Instance, Placement
 
 from . import chain_milp
@@ -238,7 +242,7 @@ class ChainTables:
         return Placement(loc, dv, tx)
 
     def _answer(self, obj: _Costs, con: _Costs | None, p: _Path) -> ChainAnswer:
-        t = self._sum(con if con is not None else obj, p)
+        t = self._sum(con if con is not None else (obj if obj is self.time_top else self.time), p)
         top = p
         if obj.node.shape[2] == 1:  # the top-level tables: option 0 is the highest level
             top = _Path(p.loc, np.full(self.n, self.node_t.shape[2] - 1), np.full(self.n - 1, len(self.qs) - 1))
@@ -252,16 +256,40 @@ class ChainTables:
         (``known``: a feasible placement at the highest levels, for pruning).  Past
         ``label_budget`` labels the path-flow MILP settles it (``mip_rel_gap``,
         ``time_limit_s``; on expiry the answer's gap is HiGHS's); with ``flow_milp=False``
-        the best feasible path met is returned instead ("incumbent", gap inf; None if
-        none).  ValueError when nothing fits."""
+        the best feasible path met is returned instead ("incumbent", its gap to the
+        Lagrangian dual bound, inf without one, never 0; None if none).  ValueError when nothing fits."""
         return self._solve(self.time_top, None, _INF, known, label_budget, mip_rel_gap, time_limit_s, flow_milp)
 
     def min_energy(self, bound_s: float, *, known: Known = None, label_budget: int = 20_000,
-                   mip_rel_gap: float = 1e-9, time_limit_s: float | None = None) -> ChainAnswer:
+                   mip_rel_gap: float = 1e-9, time_limit_s: float | None = None,
+                   flow_milp: bool = True) -> ChainAnswer | None:
         """Phase 2: the minimum device energy with makespan ≤ ``bound_s`` (already inflated
         by the caller's tolerance) under the capacities (``known``: a feasible placement at
         the highest levels, e.g. phase 1's); the other arguments as in :meth:`fastest`."""
-        return self._solve(self.energy, self.time, bound_s, known, label_budget, mip_rel_gap, time_limit_s)
+        return self._solve(self.energy, self.time, bound_s, known, label_budget, mip_rel_gap, time_limit_s,
+                           flow_milp)
+
+    def weighted_costs(self, w_time_per_s: float, w_energy_per_j: float) -> _Costs:
+        """The tables of C = w_T·T + w_E·E (:func:`core.cost.weighted_cost` per step: both
+        criteria are additive along the chain, so C is too); a location a node may not use
+        stays at +inf whatever the weights."""
+        def comb(t: np.ndarray, e: np.ndarray) -> np.ndarray:
+            out = weighted_cost(np.where(np.isfinite(t), t, 0.0), np.where(np.isfinite(e), e, 0.0),
+                                w_time_per_s=w_time_per_s, w_energy_per_j=w_energy_per_j)
+            return np.where(np.isfinite(t) & np.isfinite(e), out, _INF)
+
+        return _Costs(comb(self.node_t, self.node_e), comb(self.hop_t, self.hop_e), comb(self.ret_t, self.ret_e))
+
+    def min_weighted(self, w_time_per_s: float, w_energy_per_j: float, *, known: Known = None,
+                     label_budget: int = 20_000, mip_rel_gap: float = 1e-9,
+                     time_limit_s: float | None = None, flow_milp: bool = True) -> ChainAnswer | None:
+        """The minimum weighted cost C = w_T·T + w_E·E over locations and levels under the
+        capacities: one shortest path on the combined tables when memory does not bind,
+        else the memory-aware steps (dual, labels, flow MILP) of :meth:`fastest` on them.
+        The answer's objective is C, its ``makespan_s`` the path's makespan; ``flow_milp``
+        as in :meth:`fastest`."""
+        obj = self.weighted_costs(w_time_per_s, w_energy_per_j)
+        return self._solve(obj, None, _INF, known, label_budget, mip_rel_gap, time_limit_s, flow_milp)
 
     def _path_of(self, placement: Placement, top_only: bool) -> _Path:
         """The tables' path of a placement at the highest levels."""
@@ -289,7 +317,7 @@ class ChainTables:
                 upper = min(upper, a.objective)
 
         if known is not None:
-            offer(self._path_of(known, con is None))
+            offer(self._path_of(known, obj is self.time_top))
         lam, dual = 0.0, -_INF
         if con is not None:
             lam, dual = self._hull(obj, con, B, offer)
@@ -297,7 +325,7 @@ class ChainTables:
                 return best._replace(how="hull")
         mu = None
         if self.binding:
-            known_paths = [self._path_of(known, con is None)] if known is not None else []
+            known_paths = [self._path_of(known, obj is self.time_top)] if known is not None else []
             lam, mu, dual = self._dual(obj, con, B, offer, known_paths)
             if best is not None and dual >= best.objective * (1 - 1e-12):
                 return best._replace(how="dual")
@@ -311,8 +339,11 @@ class ChainTables:
             return best._replace(how="labels")
         if found is not None:
             return found._replace(how="labels")
-        if not flow_milp:
-            return None if best is None else best._replace(how="incumbent", gap=_INF)
+        if not flow_milp:  # the best feasible path met, with its gap to the Lagrangian dual
+            if best is None:
+                return None
+            gap = max(0.0, (best.objective - dual) / best.objective) if math.isfinite(dual) and best.objective > 0 else _INF
+            return best._replace(how="incumbent", gap=gap if gap > 0.0 else 1e-300)
         keep = self.lagrangian_keep(obj, con, B, lam, mu, upper) if upper < _INF else None
         status, x = chain_milp.flow_milp(self, obj, con, B, upper, mip_rel_gap, time_limit_s, keep)
         ans = None if x.path is None else self._answer(obj, con, x.path)
@@ -393,23 +424,34 @@ class ChainTables:
         return best[1], best[2], best[0]
 
     # ------------------------------------------------------------------ label search
-    def fronts(self, obj: _Costs, con: _Costs | None):
-        """Pareto (time, objective) options of every node and hop: lists of option indices."""
-        n, K = self.n, self.K
+    @staticmethod
+    def _front_mask(ts: np.ndarray, os_: np.ndarray) -> np.ndarray:
+        """Pareto options along the last axis: an option is kept unless another one comes
+        before it in the (time, objective, index) order with an objective no higher (so of
+        equal options the first is kept); options of infinite objective are dropped."""
+        O = ts.shape[-1]
+        t, o = ts[..., :, None], os_[..., :, None]  # candidate j on axis -2
+        t2, o2 = ts[..., None, :], os_[..., None, :]  # rival j' on axis -1
+        idx = np.arange(O)
+        before = (t2 < t) | ((t2 == t) & ((o2 < o) | ((o2 == o) & (idx[None, :] < idx[:, None]))))
+        return ~(before & (o2 <= o)).any(axis=-1) & np.isfinite(os_)
+
+    def front_masks(self, obj: _Costs, con: _Costs | None) -> tuple[np.ndarray, np.ndarray]:
+        """Pareto (time, objective) options of every node (n, K, O) and hop (n−1, K, K, Q)
+        as boolean masks; a node at a location it may not use has none."""
         tn = con.node if con is not None else obj.node
         th = con.hop if con is not None else obj.hop
+        nm = self._front_mask(tn, obj.node) & np.isfinite(obj.node[..., :1])
+        return nm, self._front_mask(th, obj.hop)
 
-        def front(ts: np.ndarray, os_: np.ndarray) -> list[int]:
-            out, best = [], _INF
-            for t, o, j in sorted(zip(ts.tolist(), os_.tolist(), range(len(ts)))):
-                if o < best:
-                    out.append(j)
-                    best = o
-            return out
-
-        nodes = [[front(tn[i, k], obj.node[i, k]) if np.isfinite(obj.node[i, k, 0]) else []
-                  for k in range(K)] for i in range(n)]
-        hops = [[[front(th[i, k, l], obj.hop[i, k, l]) for l in range(K)] for k in range(K)] for i in range(n - 1)]
+    def fronts(self, obj: _Costs, con: _Costs | None):
+        """The Pareto options of :meth:`front_masks` as lists of option indices."""
+        nm, hm = self.front_masks(obj, con)
+        opts_n = [np.flatnonzero(r).tolist() for r in nm.reshape(-1, nm.shape[-1])]
+        opts_h = [np.flatnonzero(r).tolist() for r in hm.reshape(-1, hm.shape[-1])] if hm.size else []
+        n, K = self.n, self.K
+        nodes = [opts_n[i * K:(i + 1) * K] for i in range(n)]
+        hops = [[opts_h[(i * K + k) * K:(i * K + k + 1) * K] for k in range(K)] for i in range(n - 1)]
         return nodes, hops
 
     def _labels(self, obj: _Costs, con: _Costs | None, B: float, upper: float, lam: float,
@@ -420,7 +462,7 @@ class ChainTables:
         ct = con if con is not None else obj
         bind = np.asarray(self.binding, dtype=np.int64)
         cap_b = self.cap[bind]
-        nodes, hops = self.fronts(obj, con)
+        nmask, hmask = self.front_masks(obj, con)
         # completions after node i at k: fastest (con), cheapest (obj), Lagrangian (W)
         tail_t = self._completion(ct.node.min(axis=2), ct.hop.min(axis=3), ct.ret)
         tail_o = self._completion(obj.node.min(axis=2), obj.hop.min(axis=3), obj.ret)
@@ -433,39 +475,37 @@ class ChainTables:
         pos = {int(k): j for j, k in enumerate(bind)}
         # a level's labels: columns o, t, then d memory columns; plus loc, parent, option, hop option
         levels = []
-        lab = np.zeros((0, 2 + d))
-        meta = np.zeros((0, 4), dtype=np.int64)
-        for k in range(K):
-            for o in nodes[0][k]:
-                row = np.zeros(2 + d)
-                row[0], row[1] = obj.node[0, k, o], ct.node[0, k, o]
-                if k in pos:
-                    row[2 + pos[k]] = self.need[0]
-                lab = np.vstack([lab, row])
-                meta = np.vstack([meta, [k, -1, o, -1]])
+        ks, os_ = np.nonzero(nmask[0])
+        lab = np.zeros((len(ks), 2 + d))
+        lab[:, 0], lab[:, 1] = obj.node[0, ks, os_], ct.node[0, ks, os_]
+        for k, j in pos.items():
+            lab[ks == k, 2 + j] = self.need[0]
+        meta = np.stack([ks, np.full(len(ks), -1), os_, np.full(len(ks), -1)], axis=1).astype(np.int64)
         lab, meta = self._prune(lab, meta, 0, tail_t, tail_o, W, lam, mu_b, const, B, U, cap_b, con is not None)
         levels.append((lab, meta))
         total = len(lab)
         for i in range(1, n):
             parts, pmeta = [], []
+            pk = meta[:, 0]
             for l in range(K):
-                if not nodes[i][l]:
+                no = np.flatnonzero(nmask[i, l])
+                if not len(no):
                     continue
-                for k in range(K):
-                    sel = np.nonzero(meta[:, 0] == k)[0]
-                    if not len(sel):
-                        continue
-                    for q in hops[i - 1][k][l]:
-                        for o in nodes[i][l]:
-                            add = np.zeros(2 + d)
-                            add[0] = obj.hop[i - 1, k, l, q] + obj.node[i, l, o]
-                            add[1] = ct.hop[i - 1, k, l, q] + ct.node[i, l, o]
-                            if l in pos:
-                                add[2 + pos[l]] = self.need[i]
-                            parts.append(lab[sel] + add)
-                            m = np.empty((len(sel), 4), dtype=np.int64)
-                            m[:, 0], m[:, 1], m[:, 2], m[:, 3] = l, sel, o, q
-                            pmeta.append(m)
+                hm = hmask[i - 1][pk, l, :]  # (L, Q)
+                jj, qq = np.nonzero(hm)
+                if not len(jj):
+                    continue
+                J = np.repeat(jj, len(no))
+                Qv = np.repeat(qq, len(no))
+                Ov = np.tile(no, len(jj))
+                kk = pk[J]
+                add = lab[J].copy()
+                add[:, 0] += obj.hop[i - 1, kk, l, Qv] + obj.node[i, l, Ov]
+                add[:, 1] += ct.hop[i - 1, kk, l, Qv] + ct.node[i, l, Ov]
+                if l in pos:
+                    add[:, 2 + pos[l]] += self.need[i]
+                parts.append(add)
+                pmeta.append(np.stack([np.full(len(J), l), J, Ov, Qv], axis=1).astype(np.int64))
             if not parts:
                 return "none"
             lab, meta = self._prune(np.vstack(parts), np.vstack(pmeta), i, tail_t, tail_o, W, lam, mu_b,

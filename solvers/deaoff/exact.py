@@ -2,10 +2,11 @@
 (or any DAG with ``use_dp=False``) on the MILP (:mod:`.milp`)."""
 from __future__ import annotations
 
+import math
 import time
 from typing import NamedTuple
 
-from core.cost import Result, evaluate, fits_memory, memory_use, placement_fits
+from core.cost import Result, evaluate, fits_memory, memory_use, placement_fits, weighted_cost
 from core.instance import Instance, Placement
 
 from .chain import ChainTables
@@ -13,7 +14,7 @@ from .milp import Milp
 from .prep import Problem, check_total_memory, is_chain
 from .solution import BOUND_RTOL, Solution, check_against_engine, phase2_bound, relative_gap
 
-__all__ = ["solve_exact", "incumbent", "DP_LABEL_BUDGET"]
+__all__ = ["solve_exact", "solve_weighted", "incumbent", "weighted_incumbent", "DP_LABEL_BUDGET"]
 
 DP_LABEL_BUDGET = 20_000
 """Labels the chain tables' label search may keep before their path-flow MILP takes over."""
@@ -31,6 +32,13 @@ class Options(NamedTuple):
     use_dp: bool = True
     mip_rel_gap: float = 1e-9
     threads: int = 1
+    objective: str = "lexicographic"
+    w_time_per_s: float = 0.0
+    w_energy_per_j: float = 0.0
+
+    @property
+    def weights(self) -> tuple[float, float]:
+        return self.w_time_per_s, self.w_energy_per_j
 
 
 class _Phase(NamedTuple):
@@ -58,12 +66,50 @@ def _greedy_fill(P: Problem, prefer: int) -> list[int] | None:
     return loc
 
 
+SEQUENTIAL_ORDERS = 120
+"""Location orders tried by :func:`_sequential_fills` (all of them up to 5 locations)."""
+
+
+def _sequential_fills(P: Problem) -> list[list[int]]:
+    """Contiguous-segment placements when memory binds: the nodes in index order fill one
+    location until the next node does not fit, then the next location of an order, never
+    going back (small nodes do not scatter); every order of the locations up to
+    :data:`SEQUENTIAL_ORDERS`, else the locations by speed and its adjacent swaps."""
+    import itertools
+
+    cap, need = P.inst.system.mem_capacity_bytes, P.inst.mem_need
+    if all(fits_memory(sum(need[i] for i in range(P.n) if k in P.allowed[i]), cap[k]) for k in range(P.K)):
+        return []
+    speed = sorted(range(P.K), key=lambda k: (sum(P.ptime(i, k) for i in range(P.n) if k in P.allowed[i]), k))
+    if math.factorial(P.K) <= SEQUENTIAL_ORDERS:
+        orders = [list(o) for o in itertools.permutations(speed)]
+    else:
+        orders = [speed] + [speed[:j] + [speed[j + 1], speed[j]] + speed[j + 2:] for j in range(P.K - 1)]
+    out = []
+    for order in orders:
+        used = [0.0] * P.K
+        loc, pos = [], 0
+        for i in range(P.n):
+            while pos < len(order) and (order[pos] not in P.allowed[i]
+                                        or not fits_memory(used[order[pos]] + need[i], cap[order[pos]])):
+                pos += 1
+            if pos == len(order):
+                break
+            used[order[pos]] += need[i]
+            loc.append(order[pos])
+        if len(loc) == P.n:
+            out.append(loc)
+    return out
+
+
 def incumbent(P: Problem, local_search_s: float = 0.0) -> tuple[Placement, float] | None:
     """A good memory-feasible placement at the highest levels and its makespan (for big-M
-    values and cut-offs): everything at one location, greedy fills, then first-improvement
+    values and cut-offs): everything at one location, greedy fills, sequential
+    (contiguous-segment) fills when memory binds, then first-improvement
     single-node moves within ``local_search_s``.  None when none of these fits."""
     cands = [[k] * P.n for k in range(P.K) if all(k in a for a in P.allowed)]
     cands += [g for k in range(P.K) if (g := _greedy_fill(P, k)) is not None]
+    cands += _sequential_fills(P)
     scored = [(P.evaluate(Placement(loc)).makespan_s, loc) for loc in cands if placement_fits(P.inst, loc)]
     if not scored:
         return None
@@ -92,13 +138,14 @@ def incumbent(P: Problem, local_search_s: float = 0.0) -> tuple[Placement, float
     return Placement(loc), t_best
 
 
-def horizon_fallback(P: Problem) -> float:
-    """A crude makespan upper bound: every activity in sequence."""
+def horizon_fallback(P: Problem, slowest: bool = False) -> float:
+    """A crude makespan upper bound: every activity in sequence (``slowest``: each device
+    node at its slowest DVFS level too, a bound for every choice of levels)."""
     A = P.allowed
     tot = sum(max(P.mig(i, k, q)[0] for k in A[i] for q in range(P.nq)) for i in range(P.n))
     tot += sum(P.inp(k)[0] for k in range(1, P.K))
     for i in range(P.n):
-        tot += max(P.ptime(i, k) for k in A[i])
+        tot += max(P.ptime(i, k, v) for k in A[i] for v in (range(P.nf) if slowest else [None]))
         tot += sum(max(P.trans(i, k, l, 0)[0] for k in A[i]) for l in range(P.K))
     return tot
 
@@ -159,9 +206,85 @@ def _milp_phase2(P: Problem, opts: Options, p1: Placement, bound: float, t_end: 
     return _Phase(p, res, out.status, out.status == "time_limit", out.gap if out.status == "time_limit" else 0.0)
 
 
+def weighted_incumbent(P: Problem, opts: Options, extra: list[Placement] = ()) -> tuple[Placement, float] | None:
+    """The cheapest (C = w_T·T + w_E·E) of: the makespan incumbent at the highest levels,
+    and ``extra`` placements; None when none fits."""
+    inc = incumbent(P)
+    cands = ([inc[0]] if inc is not None else []) + [p for p in extra if placement_fits(P.inst, p.loc)]
+    if not cands:
+        return None
+    scored = [(weighted_cost(r.makespan_s, r.energy_j, w_time_per_s=opts.w_time_per_s,
+                             w_energy_per_j=opts.w_energy_per_j), p) for p in cands for r in [P.evaluate(p)]]
+    c, p = min(scored, key=lambda x: x[0])
+    return p, c
+
+
+def weighted_horizon(P: Problem, opts: Options, cost_ub: float) -> float:
+    """An upper bound on the makespan of a weighted optimum: w_T·T ≤ C ≤ ``cost_ub`` (the
+    energy is ≥ 0), and every activity in sequence at the slowest levels."""
+    ub = horizon_fallback(P, slowest=opts.levels)
+    if opts.w_time_per_s > 0 and math.isfinite(cost_ub):
+        ub = min(ub, cost_ub / opts.w_time_per_s)
+    return ub
+
+
+def _milp_weighted(P: Problem, opts: Options, t_end: float | None) -> _Phase:
+    inc = weighted_incumbent(P, opts)
+    c_ub = inc[1] if inc is not None else _INF
+    unit = max(c_ub, 1e-30) / 100.0 if math.isfinite(c_ub) else 1.0
+    model = Milp(P, phase=3, levels=opts.levels, horizon_s=weighted_horizon(P, opts, c_ub) * (1 + 1e-6) - P.mig_min,
+                 energy_unit_j=unit, weights=opts.weights)
+    limit = None if t_end is None else max(t_end - time.perf_counter(), 1e-3)
+    out = model.run(time_limit_s=limit, mip_rel_gap=opts.mip_rel_gap, threads=opts.threads,
+                    cutoff=None if inc is None else c_ub)
+    if out.status == "infeasible":
+        raise ValueError("no placement fits the memory budget: the nodes cannot be packed into the "
+                         "memory of the up locations")
+    if out.status == "time_limit_no_solution":
+        if inc is None:
+            raise RuntimeError("HiGHS hit the time limit without a feasible placement")
+        res = evaluate(P.inst, inc[0], record=True, check=True)
+        return _Phase(inc[0], res, out.status, True, relative_gap(c_ub, model.dual_bound))
+    p = model.placement(out.col)
+    res = check_against_engine(P.inst, p, out.objective, "weighted", out.status == "optimal", opts.weights)
+    return _Phase(p, res, out.status, out.status == "time_limit", out.gap if out.status == "time_limit" else 0.0)
+
+
+def solve_weighted(inst: Instance, opts: Options) -> Solution:
+    """The exact weighted-sum mode: minimum C = w_T·T + w_E·E over placements and levels,
+    on the chain tables (a chain with ``opts.use_dp``) or the MILP."""
+    t0 = time.perf_counter()
+    t_end = None if opts.time_limit_s is None else t0 + opts.time_limit_s
+    if opts.use_dp and is_chain(inst):
+        T = ChainTables(inst, opts.levels)
+        check_total_memory(inst)
+
+        def known() -> Placement | None:
+            inc = weighted_incumbent(Problem(inst), opts)
+            return None if inc is None else inc[0]
+
+        limit = None if t_end is None else max(t_end - time.perf_counter(), 1e-3)
+        ans = T.min_weighted(opts.w_time_per_s, opts.w_energy_per_j, known=known, label_budget=DP_LABEL_BUDGET,
+                             mip_rel_gap=opts.mip_rel_gap, time_limit_s=limit)
+        proven = ans.gap == 0.0
+        res = check_against_engine(inst, ans.placement, ans.objective, "weighted", proven, opts.weights)
+        ph = _Phase(ans.placement, res, "dp:" + ans.how, not proven, ans.gap)
+        method, ok = "exact-dp", "dp_optimal"
+    else:
+        ph = _milp_weighted(Problem(inst), opts, t_end)
+        method, ok = "exact-milp", "optimal"
+    r = ph.result
+    c = weighted_cost(r.makespan_s, r.energy_j, w_time_per_s=opts.w_time_per_s, w_energy_per_j=opts.w_energy_per_j)
+    return Solution(ph.placement, r, r.makespan_s, r.energy_j, r.makespan_s, None,
+                    "time_limit" if ph.timed_out else ok, ph.gap, time.perf_counter() - t0, method, None,
+                    [ph.status], objective="weighted", weighted_cost=c)
+
+
 def solve_exact(inst: Instance, opts: Options) -> Solution:
     """Phase 1 then (unless ``opts.phase2`` is False) phase 2, each on the chain tables when
     the DAG is a chain and ``opts.use_dp`` (exact, memory-aware), else on the MILP."""
+    if opts.objective == "weighted":
+        return solve_weighted(inst, opts)
     t0 = time.perf_counter()
     t_end = None if opts.time_limit_s is None else t0 + opts.time_limit_s
     T = P = None

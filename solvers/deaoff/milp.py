@@ -19,7 +19,15 @@ is 100.  Variables and constraints (one method each below):
   processor loads and the last uplink event (valid inequalities).  Memory:
   Σ need_i·x[i,k] ≤ cap_k·MEM_TOL where some placement could exceed it.
 * Phase 1 minimises T_mig + R; phase 2 minimises device energy (compute + transmit +
-  receive + idle P_idle·(makespan − device compute)) with T_mig + R ≤ bound.
+  receive + idle P_idle·(makespan − device compute)) with T_mig + R ≤ bound; "phase" 3
+  (the weighted-sum mode) minimises C = w_T·(T_mig + R) + w_E·energy over the same
+  placements and levels (optionally with the same bound row).
+
+* Interchangeable nodes (:func:`.prep.identical_groups`: the heads of one layer at ``head``
+  granularity): symmetry breaking (locations non-decreasing within a run) and, for a run
+  with one common predecessor a and successor b, the valid inequality
+  S_b ≥ S_a + p_a + Σ_{i in run} p_i·x[i,k] for every processor k (they run one at a time
+  there), which the LP relaxation of the big-M processor rows does not see.
 
 Big-M values come from the horizon H and per-node heads and tails (longest paths of
 fastest processing before and after a node).  ``lean=True`` (relaxed mode's LP) leaves
@@ -127,16 +135,21 @@ class Milp:
     """The model of one phase (see the module docstring)."""
 
     def __init__(self, problem: Problem, *, phase: int, levels: bool, horizon_s: float,
-                 bound_s: float | None = None, energy_unit_j: float = 1.0, lean: bool = False) -> None:
-        if phase not in (1, 2):
-            raise ValueError(f"phase must be 1 or 2, got {phase!r}")
+                 bound_s: float | None = None, energy_unit_j: float = 1.0, lean: bool = False,
+                 weights: tuple[float, float] | None = None) -> None:
+        if phase not in (1, 2, 3):
+            raise ValueError(f"phase must be 1, 2 or 3 (weighted), got {phase!r}")
         if phase == 2 and bound_s is None:
             raise ValueError("phase 2 needs bound_s")
+        if phase == 3 and weights is None:
+            raise ValueError("phase 3 (weighted) needs weights=(w_time_per_s, w_energy_per_j)")
         P = problem
         self.P, self.phase, self.lean = P, phase, lean
-        self.levels = levels and phase == 2
+        self.levels = levels and phase >= 2
         self.tau = horizon_s / _HS  # time unit: the horizon is 100
-        self.eps = energy_unit_j
+        # phase 3: energy_unit_j is the unit of the weighted cost; energies enter as w_E·E
+        w_t, w_e = weights if weights is not None else (0.0, 1.0)
+        self.eps = energy_unit_j if phase != 3 else (energy_unit_j / w_e if w_e > 0 else 1.0)
         self.m = _Model()
         self.head = [h / self.tau for h in P.head]
         self.tail = [t / self.tau for t in P.tail]
@@ -150,13 +163,19 @@ class Milp:
         self._add_sources()
         self._add_processors()
         self._add_makespan_and_memory()
+        self._add_symmetry()
         if phase == 1:
             for c, v in self.makespan.items():
                 self.m.cost[c] += v
         else:
-            self.m.row(-_INF, bound_s * (1 + BOUND_RTOL) / self.tau, self.makespan)
-            self._add_energy()
-        self.obj_unit = self.tau if phase == 1 else self.eps
+            if bound_s is not None:
+                self.m.row(-_INF, bound_s * (1 + BOUND_RTOL) / self.tau, self.makespan)
+            if phase == 2 or w_e > 0:
+                self._add_energy()
+            if phase == 3 and w_t > 0:  # C = w_T·T + w_E·E in units of energy_unit_j
+                for c, v in self.makespan.items():
+                    self.m.cost[c] += v * w_t * self.tau / energy_unit_j
+        self.obj_unit = self.tau if phase == 1 else (self.eps if phase == 2 else energy_unit_j)
         self.dual_bound = _INF
 
     # ------------------------------------------------------------------ variables
@@ -386,6 +405,31 @@ class Milp:
                 for i in nodes:
                     _add(row, self._p_part(i, k), -1.0)
                 m.row(0.0, _INF, row)
+
+    def _add_symmetry(self) -> None:
+        """Symmetry breaking for interchangeable nodes (:func:`.prep.identical_groups`, e.g.
+        the heads of one layer): within a run, a node's location index is at most the next
+        one's, as cumulative rows Σ_{k≤t} x[i,k] ≥ Σ_{k≤t} x[i+1,k] for every threshold t.
+        Every placement has a permutation within the runs that satisfies them at the same
+        cost, so the optimum is kept."""
+        m, X, P = self.m, self.X, self.P
+        for run in P.groups:
+            ks = sorted(X[run[0]])
+            for i, j in zip(run, run[1:]):
+                for t in range(len(ks) - 1):
+                    m.row(0.0, _INF, _add({X[i][k]: 1.0 for k in ks[:t + 1]}, {X[j][k]: 1.0 for k in ks[:t + 1]}, -1.0))
+            # valid inequalities: the run's members start after their common predecessor a
+            # finishes and end before their common successor b starts, one at a time on
+            # each processor k, so S_b ≥ S_a + p_a + Σ_{i in run} p_i·[i at k] for every k
+            # (the big-M processor rows say this only for integral x)
+            preds, succs = P.preds[run[0]], P.succs[run[0]]
+            if len(preds) == 1 and len(succs) == 1:
+                a, b = preds[0], succs[0]
+                for k in ks:
+                    row = _add({self.S[b]: 1.0}, self._f_expr(a), -1.0)
+                    for i in run:
+                        _add(row, self._p_part(i, k), -1.0)
+                    m.row(0.0, _INF, row)
 
     def _add_makespan_and_memory(self) -> None:
         P, m, X, A, inst = self.P, self.m, self.X, self.P.allowed, self.P.inst

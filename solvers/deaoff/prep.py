@@ -10,7 +10,7 @@ from __future__ import annotations
 from core.cost import DEVICE, Result, allowed_locations, evaluate, fits_memory, location_allowed
 from core.instance import Instance, Placement
 
-__all__ = ["Problem", "is_chain", "check_total_memory"]
+__all__ = ["Problem", "is_chain", "check_total_memory", "identical_groups"]
 
 
 def is_chain(inst: Instance) -> bool:
@@ -27,6 +27,35 @@ def check_total_memory(inst: Instance) -> None:
     if not fits_memory(total, budget):
         raise ValueError(f"no placement fits the memory budget: the nodes need {total / 1e9:.3f} GB "
                          f"(weights + KV) but the up locations hold {budget / 1e9:.3f} GB in total")
+
+
+def identical_groups(inst: Instance, allowed: list[list[int]] | None = None) -> list[list[int]]:
+    """Runs of consecutive nodes that are interchangeable (e.g. the attention heads of one
+    layer at ``head`` granularity): the same predecessors and successors (at least one
+    predecessor), compute times and energies, memory need, output size, KV cache location
+    and migration size, and allowed locations.  Permuting the placements (and levels)
+    within such a run leaves the engine's schedule, makespan and energy unchanged: the
+    run's members are next to each other in every processor's and the uplink's order and
+    indistinguishable in every cost.  Only runs of two or more nodes are returned."""
+    if allowed is None:
+        allowed = allowed_locations(inst)
+
+    def key(i: int) -> tuple:
+        return (tuple(inst.preds[i]), tuple(inst.succs[i]), tuple(inst.dev_time[i]), tuple(inst.dev_energy[i]),
+                tuple(inst.srv_time[i]), inst.mem_need[i], inst.out_bytes[i], inst.kv_loc[i],
+                inst.kv_move_bytes[i], tuple(allowed[i]))
+
+    groups, run = [], [0]
+    for i in range(1, inst.num_nodes):
+        if inst.preds[i] and key(i) == key(run[-1]):
+            run.append(i)
+            continue
+        if len(run) > 1:
+            groups.append(run)
+        run = [i]
+    if len(run) > 1:
+        groups.append(run)
+    return groups
 
 
 class Problem:
@@ -49,6 +78,7 @@ class Problem:
         # fastest processing time of each node over its allowed locations (top levels)
         self.pmin = [min(self.ptime(i, k) for k in self.allowed[i]) for i in range(self.n)]
         self.head, self.tail = self._heads_and_tails()
+        self.groups = identical_groups(inst, self.allowed)
         self.mig_min = sum(min(self.mig(i, k, q)[0] for k in self.allowed[i] for q in range(self.nq))
                            for i in range(self.n))
 

@@ -11,6 +11,14 @@ moves nodes back towards the phase-1 placement; the least-energy answer meeting 
 is kept (the phase-1 placement is always a candidate, so the bound is met whenever the
 phase-1 placement meets it) and polished by engine-costed moves (:func:`polish`).
 
+On a chain (with ``use_dp``) both phases instead take the chain tables' Lagrangian duals
+(column generation on the makespan and the binding capacities) without their MILP, and
+the label search only on small chains: the best feasible path each dual met is the
+phase's answer, the dual its bound (:func:`_relaxed_chain`); when it finds none, or its
+phase 1 misses a given bound, the general path above takes over.  The weighted-sum mode
+rounds the LP relaxation of the weighted model the same way, with the weighted incumbent
+and (chains) the chain tables' answer as candidates, polished on C.
+
 Every option of the exact mode is honoured: ``levels=False`` keeps every level at the
 highest in the roundings, the repair and the polish.  A deadline below the LP's lower
 bound on T* is infeasible for every solver (ValueError); a bound the relaxed answer
@@ -23,13 +31,13 @@ import time
 
 import numpy as np
 
-from core.cost import DEVICE, evaluate, fits_memory, memory_use
+from core.cost import DEVICE, evaluate, fits_memory, memory_use, weighted_cost
 from core.instance import Instance, Placement
 
 from .chain import ChainTables
-from .exact import Options, horizon_fallback, incumbent, solve_exact
+from .exact import Options, horizon_fallback, incumbent, solve_exact, weighted_horizon, weighted_incumbent
 from .milp import Milp
-from .prep import Problem
+from .prep import Problem, is_chain
 from .solution import BOUND_RTOL, Solution, phase2_bound
 
 __all__ = ["solve_relaxed", "polish", "SAMPLES", "REPAIRS", "POLISH_GAP", "POLISH_SHARE"]
@@ -41,7 +49,7 @@ REPAIRS = 3
 POLISH_GAP = 1e-4
 """Phase 2 polishes its answer when it is further than this (relative) above the LP bound."""
 POLISH_SHARE = 1.0
-"""Each polish may take this share of the time the relaxed solve has taken before it."""
+"""Each polish may take this share of the CPU time the relaxed solve has taken before it."""
 _INF = float("inf")
 
 
@@ -125,16 +133,20 @@ def _repair_towards(P: Problem, cur: Placement, target: Placement, bound_s: floa
 
 
 def polish(P: Problem, start: Placement, *, objective: str, bound_s: float = _INF, levels: bool = True,
-           deadline: float = _INF) -> tuple[Placement, int]:
+           deadline: float = _INF, weights: tuple[float, float] | None = None) -> tuple[Placement, int]:
     """First-improvement local search on ``objective`` ("energy": device energy with makespan
-    ≤ ``bound_s``, already inflated; "makespan") under the capacities: move one node to
+    ≤ ``bound_s``, already inflated; "makespan"; "weighted": C = w_T·T + w_E·E with
+    ``weights`` = (w_T, w_E)) under the capacities: move one node to
     another location (highest levels there), or (``levels`` only) change one device node's
     DVFS level or one node's transmit-power level; when none of those improves, let two
     nodes on different locations swap them; then move a node and a successor together.  Every candidate is costed by the engine.
-    Stops at a local optimum or at ``deadline`` (a ``time.perf_counter()`` value).
+    Stops at a local optimum or at ``deadline`` (a ``time.process_time()`` value: CPU
+    time, so that a busy machine does not cut the search short).
     Returns (placement, accepted moves)."""
-    if objective not in ("energy", "makespan"):
-        raise ValueError(f"objective must be 'energy' or 'makespan', got {objective!r}")
+    if objective not in ("energy", "makespan", "weighted"):
+        raise ValueError(f"objective must be 'energy', 'makespan' or 'weighted', got {objective!r}")
+    if objective == "weighted" and weights is None:
+        raise ValueError("objective='weighted' needs weights=(w_time_per_s, w_energy_per_j)")
     loc, (dv, tx) = list(start.loc), start.levels(P.inst)
     need, cap = P.inst.mem_need, P.inst.system.mem_capacity_bytes
     used = memory_use(P.inst, loc)
@@ -143,14 +155,19 @@ def polish(P: Problem, start: Placement, *, objective: str, bound_s: float = _IN
         r = P.evaluate(p)
         if objective == "makespan":
             return r.makespan_s
-        return r.energy_j if r.makespan_s <= bound_s else _INF
+        if r.makespan_s > bound_s:
+            return _INF
+        if objective == "weighted":
+            return weighted_cost(r.makespan_s, r.energy_j, w_time_per_s=weights[0],  # type: ignore[index]
+                                 w_energy_per_j=weights[1])  # type: ignore[index]
+        return r.energy_j
 
     cur = value(Placement(loc, dv, tx))
     moves, improved = 0, True
-    while improved and time.perf_counter() < deadline:
+    while improved and time.process_time() < deadline:
         improved = False
         for i in range(P.n):
-            if time.perf_counter() >= deadline:
+            if time.process_time() >= deadline:
                 break
             old = (loc[i], dv[i], tx[i])
             options = [(k, P.fmax, P.qmax) for k in P.allowed[i]
@@ -173,7 +190,7 @@ def polish(P: Problem, start: Placement, *, objective: str, bound_s: float = _IN
             continue
         # swaps keep each location's node count, so a split the memory pins down can move
         for i in range(P.n):
-            if improved or time.perf_counter() >= deadline:
+            if improved or time.process_time() >= deadline:
                 break
             for j in range(i + 1, P.n):
                 a, b = loc[i], loc[j]
@@ -199,7 +216,7 @@ def polish(P: Problem, start: Placement, *, objective: str, bound_s: float = _IN
         # joint moves: a node and one of its successors to one location (highest levels),
         # which crosses the valley a transfer between them puts between two single moves
         for i in range(P.n):
-            if improved or time.perf_counter() >= deadline:
+            if improved or time.process_time() >= deadline:
                 break
             for j in P.succs[i]:
                 if improved:
@@ -257,8 +274,8 @@ def _phase1(P: Problem, opts: Options, t0: float, statuses: list[str]) -> tuple[
     if proven is not None and P.evaluate(proven).makespan_s <= P.evaluate(p1).makespan_s:
         p1 = proven  # T* itself: nothing to polish
     else:
-        budget = POLISH_SHARE * (time.perf_counter() - t0)
-        p1, moves = polish(P, p1, objective="makespan", levels=False, deadline=time.perf_counter() + budget)
+        budget = POLISH_SHARE * (time.process_time() - t0)
+        p1, moves = polish(P, p1, objective="makespan", levels=False, deadline=time.process_time() + budget)
     return p1, out.objective, {"phase1_lp_bound_s": out.objective, "phase1_candidates": len(cands),
                                "phase1_polish_moves": moves}
 
@@ -293,20 +310,144 @@ def _phase2(P: Problem, opts: Options, p1: Placement, bound: float, t0: float,
                 best = (r.energy_j, r.makespan_s, c)
     p2, moves = best[2], 0
     if best[1] <= B and math.isfinite(lp2) and best[0] - lp2 > POLISH_GAP * best[0]:
-        budget = POLISH_SHARE * (time.perf_counter() - t0)
+        budget = POLISH_SHARE * (time.process_time() - t0)
         p2, moves = polish(P, p2, objective="energy", bound_s=B, levels=opts.levels,
-                           deadline=time.perf_counter() + budget)
+                           deadline=time.process_time() + budget)
     return p2, lp2, moves
+
+
+def _relaxed_weighted(inst: Instance, opts: Options, exact: Solution | None) -> Solution:
+    """The relaxed weighted-sum mode: the LP relaxation of the weighted model rounded as in
+    phase 2, the weighted incumbent and (chains) the chain tables' answer without their
+    MILP as candidates; the cheapest is polished on C by engine-costed moves."""
+    t0, t0_cpu = time.perf_counter(), time.process_time()
+    P = Problem(inst)
+    w = opts.weights
+    statuses: list[str] = []
+
+    def cost(p: Placement) -> float:
+        r = P.evaluate(p)
+        return weighted_cost(r.makespan_s, r.energy_j, w_time_per_s=w[0], w_energy_per_j=w[1])
+
+    inc = weighted_incumbent(P, opts)
+    c_ub = inc[1] if inc is not None else _INF
+    unit = max(c_ub, 1e-30) / 100.0 if math.isfinite(c_ub) else 1.0
+    model = Milp(P, phase=3, levels=opts.levels, horizon_s=weighted_horizon(P, opts, c_ub) * (1 + 1e-6) - P.mig_min,
+                 energy_unit_j=unit, weights=w, lean=True)
+    out = model.run(relax=True, threads=opts.threads)
+    statuses.append("lp:" + out.status)
+    if out.status == "infeasible":
+        raise ValueError("no placement fits the memory budget (LP relaxation infeasible)")
+    cands = _roundings(P, model, out.col, SAMPLES)
+    if inc is not None:
+        cands.append(inc[0])
+    proven = None
+    if P.chain:
+        found = ChainTables(inst, levels=opts.levels).min_weighted(
+            w[0], w[1], known=None if inc is None else inc[0], label_budget=2_000, flow_milp=False)
+        if found is not None:
+            cands.append(found.placement)
+            if found.gap == 0.0:
+                proven = found.placement
+    if not cands:
+        statuses.append("packing:milp")
+        cands.append(solve_exact(inst, Options(phase2=False, use_dp=False, mip_rel_gap=1e-4,
+                                               threads=opts.threads)).placement)
+    best = min(cands, key=cost)
+    moves = 0
+    if proven is not None and cost(proven) <= cost(best):
+        best = proven
+    elif cost(best) - out.objective > POLISH_GAP * cost(best):
+        budget = POLISH_SHARE * (time.process_time() - t0_cpu)
+        best, moves = polish(P, best, objective="weighted", levels=opts.levels, weights=w,
+                             deadline=time.process_time() + budget)
+    res = evaluate(inst, best, record=True, check=True)
+    c = weighted_cost(res.makespan_s, res.energy_j, w_time_per_s=w[0], w_energy_per_j=w[1])
+    gap = max(0.0, (c - out.objective) / c) if c > 0 else 0.0
+    gve = None
+    if exact is not None and exact.weighted_cost is not None:
+        gve = (c - exact.weighted_cost) / exact.weighted_cost if exact.weighted_cost > 0 else 0.0
+    info = {"lp_bound": out.objective, "candidates": len(cands), "polish_moves": moves}
+    return Solution(best, res, res.makespan_s, res.energy_j, res.makespan_s, None, "relaxed", gap,
+                    time.perf_counter() - t0, "relaxed", None, statuses, gve, info,
+                    objective="weighted", weighted_cost=c)
+
+
+CHAIN_LABELS = 2_000
+"""Label budget of the relaxed chain path on small chains (n·K ≤ :data:`CHAIN_LABELS_SIZE`);
+larger chains keep only the column generation's paths (measured on the 70B-class chains
+with 4-16 binding servers: there the labels cost about 0.5 s and gain under 0.3% energy)."""
+CHAIN_LABELS_SIZE = 300
+
+
+def _relaxed_chain(inst: Instance, opts: Options, exact: Solution | None) -> Solution | None:
+    """Relaxed mode on a chain: the chain tables' Lagrangian duals (column generation on
+    the makespan and the binding capacities) without their label search and MILP; the best
+    feasible path each dual met is the phase's answer and the dual its bound (the LP bound
+    of the path-flow model).  None when a phase finds no feasible path (the general
+    relaxed mode takes over)."""
+    t0 = time.perf_counter()
+    T = ChainTables(inst, opts.levels)
+    P = Problem(inst)
+    inc = incumbent(P)
+    budget = CHAIN_LABELS if T.n * T.K <= CHAIN_LABELS_SIZE else 0
+    a1 = T.fastest(known=None if inc is None else inc[0], label_budget=budget, flow_milp=False)
+    if a1 is None:
+        return None
+    p1 = a1.placement
+    res1 = evaluate(inst, p1, record=True, check=True)
+    t1 = res1.makespan_s
+    lb1 = t1 * (1.0 - a1.gap) if math.isfinite(a1.gap) else 0.0
+    if opts.deadline_s is not None and opts.deadline_s < lb1 * (1 - BOUND_RTOL):
+        raise ValueError(f"deadline {opts.deadline_s!r} s is below the minimum makespan "
+                         f"(T* >= {lb1!r} s by the chain tables' dual)")
+    info: dict = {"phase1_lp_bound_s": lb1, "chain": True, "polish_moves": 0}
+    if exact is not None:
+        info["phase1_gap"] = (t1 - exact.phase1_makespan_s) / exact.phase1_makespan_s
+    statuses = ["dp:" + a1.how]
+    if not opts.phase2:
+        gve = None if exact is None else (t1 - exact.makespan_s) / exact.makespan_s
+        return Solution(p1, res1, t1, res1.energy_j, t1, None, "relaxed", a1.gap, time.perf_counter() - t0,
+                        "relaxed", p1, statuses, gve, info)
+    if opts.deadline_s is not None:
+        bound = opts.deadline_s
+    elif exact is not None and exact.latency_bound_s is not None:
+        bound = exact.latency_bound_s
+    else:
+        bound = phase2_bound(t1, opts.slack, None)
+    if t1 > bound * (1 + BOUND_RTOL):
+        return None  # the general mode's phase 1 may do better
+    a2 = T.min_energy(bound * (1 + BOUND_RTOL), known=p1, label_budget=budget, flow_milp=False)
+    p2, gap = (p1, _INF) if a2 is None else (a2.placement, a2.gap)
+    if a2 is not None:
+        info["phase2_lp_bound_j"] = a2.objective * (1.0 - a2.gap) if math.isfinite(a2.gap) else -_INF
+    statuses.append("dp:" + ("none" if a2 is None else a2.how))
+    res2 = evaluate(inst, p2, record=True, check=True)
+    if res2.makespan_s > bound * (1 + BOUND_RTOL):
+        raise RuntimeError(f"chain tables/engine mismatch: makespan {res2.makespan_s!r} s > bound {bound!r} s")
+    info["meets_bound"] = True
+    gve = None
+    if exact is not None:
+        same = exact.latency_bound_s is not None and abs(bound - exact.latency_bound_s) <= 1e-12 * bound
+        gve = (res2.energy_j - exact.energy_j) / exact.energy_j if same else _INF
+    return Solution(p2, res2, res2.makespan_s, res2.energy_j, t1, bound, "relaxed", gap,
+                    time.perf_counter() - t0, "relaxed", p1, statuses, gve, info)
 
 
 def solve_relaxed(inst: Instance, opts: Options, exact: Solution | None) -> Solution:
     """Relaxed DeAOff (module docstring).  With a reference ``exact`` the phase-2 bound is
     the reference's (unless a deadline is given), so that ``gap_vs_exact`` compares
     energies under the same constraint."""
-    t0 = time.perf_counter()
+    if opts.objective == "weighted":
+        return _relaxed_weighted(inst, opts, exact)
+    if opts.use_dp and is_chain(inst):
+        sol = _relaxed_chain(inst, opts, exact)
+        if sol is not None:
+            return sol
+    t0, t0_cpu = time.perf_counter(), time.process_time()
     P = Problem(inst)
     statuses: list[str] = []
-    p1, lp1, info = _phase1(P, opts, t0, statuses)
+    p1, lp1, info = _phase1(P, opts, t0_cpu, statuses)
     res1 = evaluate(inst, p1, record=True, check=True)
     t1 = res1.makespan_s
     if exact is not None:
@@ -324,7 +465,7 @@ def solve_relaxed(inst: Instance, opts: Options, exact: Solution | None) -> Solu
         bound = exact.latency_bound_s  # the reference's constraint: comparable energies
     else:
         bound = phase2_bound(t1, opts.slack, None)
-    p2, lp2, moves = _phase2(P, opts, p1, bound, t0, statuses)
+    p2, lp2, moves = _phase2(P, opts, p1, bound, t0_cpu, statuses)
     res2 = evaluate(inst, p2, record=True, check=True)
     meets = res2.makespan_s <= bound * (1 + BOUND_RTOL)
     info.update(polish_moves=moves, phase2_lp_bound_j=lp2, meets_bound=meets)

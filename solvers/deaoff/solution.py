@@ -5,7 +5,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.cost import Result, evaluate
+from core.cost import Result, evaluate, weighted_cost
 from core.instance import Instance, Placement
 
 __all__ = ["Solution", "BOUND_RTOL", "CHECK_RTOL", "STATUSES", "check_against_engine", "phase2_bound",
@@ -31,7 +31,8 @@ class Solution:
     makespan_s: float
     energy_j: float
     phase1_makespan_s: float
-    """T*: the phase-1 (minimum) makespan; in relaxed mode, that of the rounded phase 1."""
+    """T*: the phase-1 (minimum) makespan; in relaxed mode, that of the rounded phase 1; in
+    the weighted mode (no phase 1) the answer's own makespan."""
     latency_bound_s: float | None
     """The phase-2 bound (1 + slack)·T* or the deadline; None without phase 2."""
     status: str
@@ -48,6 +49,10 @@ class Solution:
     gap_vs_exact: float | None = None
     """Relaxed mode with a reference exact answer: (objective − exact)/exact under the same bound."""
     info: dict[str, Any] = field(default_factory=dict)
+    objective: str = "lexicographic"
+    """"lexicographic" (the two phases, or the deadline form) or "weighted"."""
+    weighted_cost: float | None = None
+    """The weighted mode: C = w_T·T + w_E·E of the answer (engine figures); else None."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"placement": self.placement.to_dict(), "makespan_s": self.makespan_s,
@@ -56,18 +61,26 @@ class Solution:
                 "mip_gap": self.mip_gap, "wall_time_s": self.wall_time_s, "method": self.method,
                 "phase1_placement": None if self.phase1_placement is None else self.phase1_placement.to_dict(),
                 "solver_status": list(self.solver_status), "gap_vs_exact": self.gap_vs_exact,
-                "info": dict(self.info), "result": self.result.to_dict()}
+                "info": dict(self.info), "objective": self.objective, "weighted_cost": self.weighted_cost,
+                "result": self.result.to_dict()}
 
 
 def check_against_engine(inst: Instance, placement: Placement, model_value: float, what: str,
-                         proven: bool) -> Result:
-    """The engine's result of ``placement``; RuntimeError when its ``what`` ("makespan" or
-    "energy") is above the model's value, or below it when the model's value is proven
-    optimal (beyond :data:`CHECK_RTOL`): the model and the engine disagree."""
-    if what not in ("makespan", "energy"):
-        raise ValueError(f"what must be 'makespan' or 'energy', got {what!r}")
+                         proven: bool, weights: tuple[float, float] | None = None) -> Result:
+    """The engine's result of ``placement``; RuntimeError when its ``what`` ("makespan",
+    "energy", or "weighted": C = w_T·T + w_E·E with ``weights`` = (w_T, w_E)) is above the
+    model's value, or below it when the model's value is proven optimal (beyond
+    :data:`CHECK_RTOL`): the model and the engine disagree."""
+    if what not in ("makespan", "energy", "weighted"):
+        raise ValueError(f"what must be 'makespan', 'energy' or 'weighted', got {what!r}")
+    if what == "weighted" and weights is None:
+        raise ValueError("what='weighted' needs weights=(w_time_per_s, w_energy_per_j)")
     res = evaluate(inst, placement, record=True, check=True)
-    val = res.makespan_s if what == "makespan" else res.energy_j
+    if what == "weighted":
+        val = weighted_cost(res.makespan_s, res.energy_j, w_time_per_s=weights[0],  # type: ignore[index]
+                            w_energy_per_j=weights[1])  # type: ignore[index]
+    else:
+        val = res.makespan_s if what == "makespan" else res.energy_j
     tol = CHECK_RTOL * max(abs(model_value), abs(val), 1e-300)
     if val > model_value + tol or (proven and val < model_value - tol):
         raise RuntimeError(f"solver/engine mismatch on {what}: model {model_value!r}, engine {val!r} "
