@@ -12,7 +12,7 @@ Which columns belong to which location is read from the environments' own layout
 location; ``inputs`` and ``system`` have per-location parts; ``node`` and ``progress``
 are location-free).
 
-Tried against the flatten default with MaskablePPO on DecoderOffload-v0 (100k steps,
+Tried against the flatten default with MaskablePPO on DecoderOffload-v1 (100k steps,
 two-server and multi-server, outages off and on): no clear difference at that budget and
 ~15% fewer steps/s, so the YAMLs keep ``combined`` and this extractor is opt-in
 (``policy_kwargs: {features_extractor_class: location}``).

@@ -238,7 +238,7 @@ def run_agents(config: AgentsEvalConfig) -> dict[str, Any]:
                 raise CLIError(f"env {env_id}: {' '.join(str(exc).split())}") from None
         return envs_by_id[env_id]
 
-    env_for("DecoderOffload-v0")
+    env_for("DecoderOffload-v1")
     for a in agents:
         env = env_for(a.env_id)
         if a.model.observation_space != env.observation_space:
@@ -260,7 +260,7 @@ def run_agents(config: AgentsEvalConfig) -> dict[str, Any]:
     t_start = time.perf_counter()
     width = max(len(m[0]) for m in methods)
     for name, agent, fn in methods:
-        env = env_for(agent.env_id if agent else "DecoderOffload-v0")
+        env = env_for(agent.env_id if agent else "DecoderOffload-v1")
         bar = _progress(cfg.progress, len(seeds), name.ljust(width))
         try:
             for ep, s in enumerate(seeds):

@@ -51,7 +51,7 @@ def tiny_model(tmp_path_factory) -> Path:
     log_dir = tmp_path_factory.mktemp("runs")
     cfg = log_dir / "hp.yaml"
     cfg.write_text("hyperparams: {n_steps: 64, batch_size: 64, n_epochs: 1}\n")
-    proc = run("train.py", "--algo", "maskable_ppo", "--env", "DecoderOffload-v0", "--timesteps", "128",
+    proc = run("train.py", "--algo", "maskable_ppo", "--env", "DecoderOffload-v1", "--timesteps", "128",
                "--seed", "0", "--log-dir", str(log_dir), "--config", str(cfg), "--env-config", TINY_ENV,
                "--eval-freq", "128", "--eval-episodes", "1", "--no-progress")
     assert proc.returncode == 0, proc.stderr
