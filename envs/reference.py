@@ -7,8 +7,9 @@ Used for the reward's scale (the plan made at reset) and for the myopic-optimum 
   two-phase lexicographic answer (minimum latency, then minimum energy within ``slack``),
   which is not the weighted optimum.  :data:`WEIGHTED_MODE` says which is in use.
 * ``slo``: DeAOff's deadline form, minimum device energy with latency ≤ the token's target
-  (``deadline_s``), or the least energy at any latency plus ``slo_penalty_j`` when that is
-  less (or when no plan meets the target): the exact per-token optimum of the ``slo`` cost.
+  (``deadline_s``), or the least energy at latency ≤ 100·T* plus ``slo_penalty_j`` when
+  that is less (or when no plan meets the target): the per-token optimum of the ``slo``
+  cost among plans within 100 times the fastest.
 """
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ from solvers.deaoff import solve
 
 WEIGHTED_MODE = "objective" in inspect.signature(solve).parameters
 """True when DeAOff has the exact weighted-sum mode (``objective="weighted"``)."""
-UNBOUNDED_S = 1e9
-"""A deadline no plan reaches: DeAOff's phase 2 then minimises energy at any latency."""
+FREE_SLACK = 99.0
+"""``slo``'s unconstrained branch minimises energy with latency ≤ (1 + FREE_SLACK)·T* = 100·T*
+(a plan slower than 100 times the fastest is never worth it at any sensible penalty; an
+unbounded deadline, e.g. 1e9 s, makes the MILP's big-M constants numerically unsafe: the
+engine then disagrees with the model)."""
 
 
 def deaoff_reference_result(inst: Instance, *, objective: str = "weighted", w_time_per_s: float = 1.0,
@@ -42,7 +46,7 @@ def deaoff_reference_result(inst: Instance, *, objective: str = "weighted", w_ti
             raise ValueError("objective 'slo' needs the token's deadline_s")
         # the exact optimum of E + penalty·[T > deadline]: the least energy within the
         # deadline, or the least energy at any latency plus the penalty, whichever is less
-        free = solve(inst, mode=mode, deadline_s=UNBOUNDED_S, levels=levels)
+        free = solve(inst, mode=mode, slack=FREE_SLACK, levels=levels)
         best, best_cost = free, free.result.energy_j + (slo_penalty_j if free.result.makespan_s > deadline_s else 0.0)
         try:
             met = solve(inst, mode=mode, deadline_s=deadline_s, levels=levels)
