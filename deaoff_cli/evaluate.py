@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--quick", action="store_true", help="the reduced suite (under a minute)")
     st.add_argument("--suite", type=Path, default=None, help="a suite YAML (default configs/suites/static.yaml)")
     st.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
-    ag = sub.add_parser("agents", help="trained agents vs DeAOff-oracle, DeAOff-static and the heuristics")
+    ag = sub.add_parser("agents", help="trained agents vs the myopic optimum, DeAOff-static and the non-learned baselines")
     ag.add_argument("--model", action="append", default=[], help="a train.py run directory or model zip "
                     "(repeat for several agents); with none, only DeAOff and the heuristics run")
     ag.add_argument("--checkpoint", choices=list(CHECKPOINTS), default=defaults.checkpoint,
@@ -282,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     ag.add_argument("--out", required=True, type=Path)
     ag.add_argument("--deadline-ms", type=float, default=defaults.deadline_ms, help="per decode token (ms)")
     ag.add_argument("--env-config", default=None, help="env config overrides (YAML/JSON file or inline mapping)")
+    ag.add_argument("--clairvoyant", action="store_true", help="also solve each episode's clairvoyant plan "
+                    "and report the share of its gap each method closes (weighted objective; seconds per episode)")
     ag.add_argument("--no-progress", action="store_true", help="no progress bars")
     from . import hardware  # calibration / predict (the hardware catalogue)
     hardware.add_commands(sub)
@@ -302,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
             run_agents(AgentsEvalConfig(out=args.out, models=args.model, episodes=args.episodes, seed=args.seed,
                                         deadline_ms=args.deadline_ms, env_config=args.env_config,
                                         checkpoint=args.checkpoint, progress=not args.no_progress,
+                                        clairvoyant=args.clairvoyant,
                                         command=command))
     except (CLIError, ValueError, FileNotFoundError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)

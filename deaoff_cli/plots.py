@@ -19,9 +19,9 @@ GROUP_COLORS: dict[str, tuple[str, ...]] = {
     "heuristics": ("tab:blue", "tab:cyan", "tab:gray", "tab:purple", "tab:brown", "navy", "slategray"),
 }
 FIXED_COLORS: dict[str, str] = {
-    "deaoff": "tab:red", "deaoff-oracle": "tab:red", "deaoff-relaxed": "darkred", "deaoff-static": "tab:orange",
+    "deaoff": "tab:red", "myopic-optimum": "tab:red", "deaoff-relaxed": "darkred", "deaoff-static": "tab:orange",
     "all-device": "tab:blue", "all-edge": "tab:cyan", "random": "tab:gray", "greedy-eft": "tab:purple",
-    "heft": "tab:brown", "neurosurgeon": "navy",
+    "heft": "tab:brown", "neurosurgeon": "navy", "all-edge-free-ends": "teal", "lookahead": "tab:pink",
 }
 """Colours of the methods evaluate.py runs, the same in the static and the agents figures."""
 
@@ -159,7 +159,7 @@ def latency_trace(out: Path, names: Sequence[str], tokens: Sequence[Mapping[str,
     if has_random:
         axes[1].set_ylabel("latency (ms)")
         axes[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    reference = [t for t in recs if t["method"] == "deaoff-oracle"] or [t for t in recs if t["method"] == names[0]]
+    reference = [t for t in recs if t["method"] == "myopic-optimum"] or [t for t in recs if t["method"] == names[0]]
     if reference:
         rates = np.array([t["uplink_mbps"] for t in reference])
         x = [t["token"] for t in reference]

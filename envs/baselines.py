@@ -88,16 +88,17 @@ def one_step_lookahead(env: Any) -> Placement:
     candidates = [list(env.myopic_placement.loc)]
     candidates += [[k] * n for k in range(1, inst.num_locations) if inst.system.server_up[k - 1]]
     best: tuple[float, list[int]] | None = None
+    myopic_loc = candidates[0]
     for loc in candidates:
-        now = present_cost(env, inst, loc, prefill)
+        # the myopic plan at its own levels (DeAOff may lower them); the others at the highest
+        now = env.cost(env.myopic[1], prefill) if loc is myopic_loc else present_cost(env, inst, loc, prefill)
         if now == math.inf:
             continue
         total = now + _kept_cost(env, loc)
         if best is None or total < best[0]:
             best = (total, loc)
     assert best is not None  # the myopic plan is always feasible
-    plan = env.myopic_placement if best[1] == list(env.myopic_placement.loc) else Placement(best[1])
-    return plan
+    return env.myopic_placement if best[1] is myopic_loc else Placement(best[1])
 
 
 BASELINES = {"all-edge-free-ends": all_edge_free_ends, "lookahead": one_step_lookahead}
