@@ -27,7 +27,7 @@ FIXED_COLORS: dict[str, str] = {
 
 
 def method_group(name: str) -> str:
-    if name.startswith("deaoff"):
+    if name.startswith("deaoff") or name == "myopic-optimum":
         return "DeAOff"
     if name.startswith("agent"):
         return "trained agents"
@@ -112,7 +112,7 @@ def _spread_by_episode(tokens: Sequence[Mapping[str, Any]], methods: set[str]) -
 def widest_episode(tokens: Sequence[Mapping[str, Any]], names: Sequence[str]) -> int | None:
     """The episode where the methods under comparison differ most: the largest
     (max - min) / min of their mean decode-token latency.  Compared are the agents and
-    DeAOff (oracle, static); without two of them, every method but the random policy.
+    DeAOff (the myopic optimum, static); without two of them, every method but the random policy.
     (A heuristic that is always far off, e.g. all-device, would otherwise decide.)"""
     focus = {n for n in names if method_group(n) in ("trained agents", "DeAOff")}
     spread = _spread_by_episode(tokens, focus) if len(focus) >= 2 else {}
