@@ -5,7 +5,8 @@ The environments build their observations from an :class:`ObservationLayout` (th
 extractor (:mod:`agents.features`) reads the same object to find the per-location
 columns, instead of restating the layout by shape.
 
-Keys (K = 1 + number of servers; every entry in [0, 1]):
+Keys (K = 1 + ``max_servers``, room for absent servers: the scenario's locations come first,
+the rest are zero rows with ``present`` = 0, always masked; every entry in [0, 1]):
 
 * ``node`` (DecoderOffload-v1 only): :data:`NODE_FEATURES`.
 * ``inputs`` (DecoderOffload-v1 only): share of the node's input bytes already at each
@@ -34,9 +35,9 @@ from core.dag import KINDS  # the node kinds, in the order of the ``node`` one-h
 
 NODE_FEATURES = tuple(f"kind_{k}" for k in KINDS) + (
     "log_flops", "log_out_bytes", "log_weight_bytes", "log_kv_bytes", "index", "layer")
-OFFLOAD_LOCATION_FEATURES = ("up", "log_uplink_bps", "log_flops_left", "free_memory",
+OFFLOAD_LOCATION_FEATURES = ("present", "up", "log_uplink_bps", "log_flops_left", "free_memory",
                              "busy_for", "est_finish", "est_energy")
-SPLIT_LOCATION_FEATURES = ("up", "log_uplink_bps", "log_flops_left", "free_memory_model")
+SPLIT_LOCATION_FEATURES = ("present", "up", "log_uplink_bps", "log_flops_left", "free_memory_model")
 PROGRESS_FEATURES = ("token", "is_prefill", "context")
 
 TIME_UNIT_S = 1e-4

@@ -68,12 +68,18 @@ class EnvConfig:
     """Subtracted from the reward when a masked action arrives."""
     reference_cache_size: int = 4096
     """DeAOff solutions kept (keyed by the exact instance)."""
+    max_servers: int = 4
+    """Servers the observation and action spaces have room for (the scenario may have 1 ..
+    max_servers): absent servers are zero rows with presence 0 and always masked, so one
+    policy runs on every scenario with up to this many servers."""
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
     """Which dynamics are on (see core.dynamics.DynamicsConfig)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.dynamics, Mapping):
             self.dynamics = DynamicsConfig.from_dict(self.dynamics)
+        if isinstance(self.max_servers, bool) or not isinstance(self.max_servers, int) or self.max_servers < 1:
+            raise ValueError(f"config.max_servers must be an integer >= 1, got {self.max_servers!r}")
         for key in ("prompt_len", "new_tokens"):
             v = getattr(self, key)
             if not isinstance(v, int) or v < (1 if key == "prompt_len" else 0):
@@ -140,6 +146,11 @@ class _OffloadBase(gym.Env):
                                  cfg.weight_dtype, cfg.act_dtype)
         self.process = MECProcess(self.scenario, cfg.dynamics)
         self.num_locations = 1 + self.scenario.num_servers
+        if self.scenario.num_servers > cfg.max_servers:
+            raise ValueError(f"scenario {cfg.scenario!r} has {self.scenario.num_servers} servers, more than "
+                             f"config.max_servers = {cfg.max_servers}")
+        self.max_locations = 1 + cfg.max_servers
+        """Locations of the observation and action spaces (the real ones first, then padding)."""
         self.num_nodes = self.tokens.num_nodes
         full = self.tokens.instance(cfg.prompt_len + cfg.new_tokens, make_snapshot(self.scenario),
                                     [-1] * self.num_nodes)
@@ -337,21 +348,22 @@ class _OffloadBase(gym.Env):
 
     # ------------------------------------------------------------------ shared obs parts
     def _location_features(self) -> np.ndarray:
-        """Per location: up, uplink rate, throughput left, free memory (before this token)."""
+        """Per location (padded to max_locations): present, up, uplink rate, throughput left,
+        free memory (before this token)."""
         s = self.snapshot
-        out = np.zeros((self.num_locations, 4), dtype=np.float32)
+        out = np.zeros((self.max_locations, 5), dtype=np.float32)
         d = s.device
-        out[0] = (1.0, 1.0, _log_scale(d.freqs_hz[-1] * d.flops_per_cycle, 16.0),
+        out[0] = (1.0, 1.0, 1.0, _log_scale(d.freqs_hz[-1] * d.flops_per_cycle, 16.0),
                   _unit(1.0 - self._model_bytes / max(d.mem_capacity_bytes, 1.0)))
         for k in range(1, self.num_locations):
-            out[k] = (float(s.server_up[k - 1]), _log_scale(s.uplink_bps[k - 1][-1], 10.0),
+            out[k] = (1.0, float(s.server_up[k - 1]), _log_scale(s.uplink_bps[k - 1][-1], 10.0),
                       _log_scale(s.server_flops_per_s[k - 1], 16.0),
                       _unit(1.0 - self._model_bytes / max(s.mem_capacity_bytes[k], 1.0)))
         return out
 
     def _kv_share(self) -> np.ndarray:
         """Fraction of the existing KV bytes at each location (last entry: none yet)."""
-        share = np.zeros(self.num_locations + 1, dtype=np.float32)
+        share = np.zeros(self.max_locations + 1, dtype=np.float32)
         for i, kv in enumerate(self.tokens.kv_per_token):
             if kv > 0:
                 share[self.kv_loc[i]] += kv  # -1 lands on the last entry
@@ -361,6 +373,12 @@ class _OffloadBase(gym.Env):
         else:
             share[-1] = 1.0
         return share
+
+    def _loads(self) -> np.ndarray:
+        """Server load ρ per location, padded (device and absent servers 0)."""
+        out = np.zeros(self.max_locations, dtype=np.float32)
+        out[1:self.num_locations] = self.snapshot.server_load
+        return out
 
     def _progress(self) -> np.ndarray:
         cfg = self.config
@@ -471,9 +489,9 @@ class DecoderOffloadEnv(_OffloadBase):
     def __init__(self, config: Mapping[str, Any] | EnvConfig | None = None, render_mode: str | None = None,
                  reference_fn: Callable[[Instance], Placement] | None = None) -> None:
         super().__init__(config, render_mode, reference_fn)
-        k = self.num_locations
+        k = self.max_locations
         self.action_space = spaces.Discrete(k)
-        self.layout = ObservationLayout(k, per_node=True)
+        self.layout = ObservationLayout(k, per_node=True)  # k = max_locations: room for absent servers
         self.observation_space = self.layout.space()
         self._kv_here = self.layout.offset("inputs", "kv_here")
         num_layers = self.spec_model.num_layers
@@ -515,7 +533,7 @@ class DecoderOffloadEnv(_OffloadBase):
         i = self.node
         mask = self._mask
         a = int(action)
-        invalid = not (0 <= a < self.num_locations and mask[a])
+        invalid = not (0 <= a < self.max_locations and mask[a])
         if invalid:
             a = fallback_location(inst, i, self.used)
         self.sim.place(i, a, self._vmax, self._qmax)
@@ -551,19 +569,20 @@ class DecoderOffloadEnv(_OffloadBase):
 
     # ------------------------------------------------------------------ observation
     def _terminal_obs(self) -> dict[str, np.ndarray]:
-        self._mask = [True] * self.num_locations
+        self._mask = [True] * self.max_locations
         return {key: np.zeros(space.shape, dtype=np.float32) for key, space in self.observation_space.spaces.items()}
 
     def _obs(self) -> dict[str, np.ndarray]:
         """Built as one flat list and one float32 array; the Dict entries are views of it
         (a fresh array every step, so observations a caller keeps are never overwritten)."""
         inst, sim, i = self.inst, self.sim, self.node
-        k_all = self.num_locations
+        k_all = self.num_locations  # real locations; the spaces have k_pad
+        k_pad = self.max_locations
         out_bytes = inst.out_bytes
         flat = list(self._node_rows[i])  # node
 
         # where this node's inputs already are, and its cache
-        share = [0.0] * (2 * k_all + 1)  # the layout's "inputs" parts
+        share = [0.0] * (2 * k_pad + 1)  # the layout's "inputs" parts
         preds = inst.preds[i]
         now = 0.0
         if preds:
@@ -584,7 +603,7 @@ class DecoderOffloadEnv(_OffloadBase):
         else:
             share[DEVICE] = 1.0
         kvl = inst.kv_loc[i]
-        share[self._kv_here + (kvl if kvl >= 0 else k_all)] = 1.0
+        share[self._kv_here + (kvl if kvl >= 0 else k_pad)] = 1.0
         flat += share
 
         # per location: static part, then free memory, busy-for, and the engine's probe of
@@ -607,6 +626,9 @@ class DecoderOffloadEnv(_OffloadBase):
                 continue
             probe = sim.probe(i, k, v, q)
             flat += (mem, log_time(free[k] - now), log_time(probe.finish_s - now_abs), log_energy(probe.energy_j))
+        if k_pad > k_all:  # absent servers: zero rows (presence 0), never allowed
+            flat += self._pad_rows
+            mask = mask + [False] * (k_pad - k_all)
         flat += self._system_row
         flat += self._progress_row
         self._mask = mask
@@ -615,7 +637,8 @@ class DecoderOffloadEnv(_OffloadBase):
     def _build_token(self) -> None:
         super()._build_token()
         inst = self.inst
-        self._loc_static_rows = [list(map(float, row[:3])) for row in self._location_features()]
+        self._loc_static_rows = [list(map(float, row[:4])) for row in self._location_features()]
+        self._pad_rows = [0.0] * ((self.max_locations - self.num_locations) * len(self.layout.location_features))
         # the per-token parts of the observation, as Python rows for _obs's flat list
         feats = self._node_static.copy()
         for name, values, decades in (("log_flops", inst.flops, 16.0), ("log_out_bytes", inst.out_bytes, 10.0),
@@ -623,8 +646,7 @@ class DecoderOffloadEnv(_OffloadBase):
                                       ("log_kv_bytes", inst.kv_bytes, 12.0)):
             feats[:, NODE_FEATURES.index(name)] = np.clip(np.log10(1.0 + np.asarray(values)) / decades, 0.0, 1.0)
         self._node_rows = feats.tolist()
-        self._system_row = np.concatenate([self._kv_share(), np.array([0.0] + list(inst.system.server_load),
-                                                                      dtype=np.float32)]).tolist()
+        self._system_row = np.concatenate([self._kv_share(), self._loads()]).tolist()
         self._progress_row = self._progress().tolist()
 
 
@@ -671,19 +693,22 @@ class DecoderSplitEnv(_OffloadBase):
     def __init__(self, config: Mapping[str, Any] | EnvConfig | None = None, render_mode: str | None = None,
                  reference_fn: Callable[[Instance], Placement] | None = None) -> None:
         super().__init__(config, render_mode, reference_fn)
-        k = self.num_locations
-        self.num_servers = k - 1
-        self.action_space = spaces.Discrete((self.num_nodes + 1) * self.num_servers)
-        self.layout = ObservationLayout(k, per_node=False)
+        self.num_servers = self.num_locations - 1
+        self.max_servers = self.max_locations - 1
+        self.action_space = spaces.Discrete((self.num_nodes + 1) * self.max_servers)
+        self.layout = ObservationLayout(self.max_locations, per_node=False)
         self.observation_space = self.layout.space()
 
     def decode_action(self, action: int) -> list[int]:
-        p, k = divmod(int(action), self.num_servers)
+        p, k = divmod(int(action), self.max_servers)
         return [DEVICE] * p + [k + 1] * (self.num_nodes - p)
 
     def action_masks(self) -> np.ndarray:
-        """Splits that fit (:func:`core.cost.split_fits`), action a = p·M + (k - 1)."""
-        return np.array(split_fits(self.inst), dtype=bool).reshape(-1)
+        """Splits that fit (:func:`core.cost.split_fits`), action a = p·M̄ + (k - 1), M̄ =
+        max_servers; the columns of absent servers are False."""
+        fits = np.zeros((self.num_nodes + 1, self.max_servers), dtype=bool)
+        fits[:, :self.num_servers] = split_fits(self.inst)
+        return fits.reshape(-1)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -711,6 +736,5 @@ class DecoderSplitEnv(_OffloadBase):
         return obs, float(sum(rewards.values())), terminated, False, info
 
     def _obs(self) -> dict[str, np.ndarray]:
-        system = np.concatenate([self._kv_share(),
-                                 np.array([0.0] + list(self.snapshot.server_load), dtype=np.float32)])
+        system = np.concatenate([self._kv_share(), self._loads()])
         return {"locations": self._location_features(), "system": system, "progress": self._progress()}

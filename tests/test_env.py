@@ -122,7 +122,7 @@ def test_invalid_action_is_handled_deterministically():
     n = env.unwrapped.num_nodes
     for _ in range(n):  # prefill all on the edge; the server then goes down
         env.step(1)
-    assert list(env.unwrapped.action_masks()) == [True, False]
+    assert list(env.unwrapped.action_masks()) == [True, False, False, False, False]  # 3 absent servers
     _, reward, _, _, info = env.step(1)
     assert info["invalid_action"] is True
     assert info["rewards"]["invalid"] == pytest.approx(-0.1)
@@ -194,8 +194,9 @@ def test_split_env_actions_are_prefix_cuts():
     env = make("DecoderSplit-v1", {**TINY, "scenario": "two-server"})
     env.reset(seed=0)
     u = env.unwrapped
-    n, m = u.num_nodes, u.num_servers
-    assert env.action_space.n == (n + 1) * m
+    n, m = u.num_nodes, u.max_servers
+    assert env.action_space.n == (n + 1) * m and u.num_servers == 2 and m == 4
+    assert not u.action_masks().reshape(n + 1, m)[:, 2:].any()  # absent servers 3, 4: never
     assert u.decode_action(0) == [1] * n
     assert u.decode_action(1) == [2] * n
     assert u.decode_action(3 * m + 1) == [0] * 3 + [2] * (n - 3)

@@ -29,9 +29,12 @@ def make(env_id, config):
 
 
 @pytest.mark.parametrize("env_id", ["DecoderOffload-v1", "DecoderSplit-v1"])
-@pytest.mark.parametrize("scenario, k", [("two-server", 3), ("multi-server", 5), ("urban-5g", 2)])
+@pytest.mark.parametrize("scenario, k", [("two-server", 5), ("multi-server", 5), ("urban-5g", 5),
+                                         ("urban-5g", 2)])
 def test_env_space_is_the_layouts(env_id, scenario, k):
-    env = make(env_id, {**TINY, "scenario": scenario})
+    """Padded to max_servers (default 4: K = 5) whatever the scenario's server count, so
+    one policy runs on 1 .. 4 servers; max_servers = 1 fits urban-5g exactly."""
+    env = make(env_id, {**TINY, "scenario": scenario, "max_servers": k - 1})
     u = env.unwrapped
     layout = ObservationLayout.of_space(env.observation_space)
     assert layout == u.layout == ObservationLayout(k, per_node=env_id == "DecoderOffload-v1")
@@ -42,8 +45,8 @@ def test_env_space_is_the_layouts(env_id, scenario, k):
 
 def test_golden_layout_k3():
     """K = 3: inputs = share (0..2), KV here (3..5), no KV (6); system = KV share (0..2),
-    no KV (3), load (4..6); flat order node (14), inputs (7), locations (3x7), system (7),
-    progress (3) = 52 entries."""
+    no KV (3), load (4..6); flat order node (14), inputs (7), locations (3x8), system (7),
+    progress (3) = 55 entries."""
     layout = ObservationLayout(3, per_node=True)
     per_loc, rest = layout.location_columns("inputs")
     assert per_loc.tolist() == [[0, 3], [1, 4], [2, 5]] and rest.tolist() == [6]
@@ -52,11 +55,11 @@ def test_golden_layout_k3():
     assert layout.location_columns("node") is None and layout.location_columns("progress") is None
     assert layout.offset("inputs", "kv_here") == 3 and layout.offset("system", "load") == 4
     sl = layout.slices()
-    assert [(sl[key].start, sl[key].stop) for key in layout.keys] == [(0, 14), (14, 21), (21, 42), (42, 49),
-                                                                      (49, 52)]
-    assert layout.size == 52 and len(NODE_FEATURES) == 14
+    assert [(sl[key].start, sl[key].stop) for key in layout.keys] == [(0, 14), (14, 21), (21, 45), (45, 52),
+                                                                      (52, 55)]
+    assert layout.size == 55 and len(NODE_FEATURES) == 14
     split = ObservationLayout(3, per_node=False)
-    assert split.keys == ("locations", "system", "progress") and split.shape("locations") == (3, 4)
+    assert split.keys == ("locations", "system", "progress") and split.shape("locations") == (3, 5)
     with pytest.raises(ValueError, match="no key 'inputs'"):
         split.shape("inputs")
 

@@ -28,7 +28,7 @@ def test_split_render_shows_the_chosen_placement():
     env = make("DecoderSplit-v1", render_mode="ansi")
     u = env.unwrapped
     _, info = env.reset(seed=0)
-    n, m = u.num_nodes, u.num_servers
+    n, m = u.num_nodes, u.max_servers
     mask = info["action_mask"].reshape(n + 1, m)
     p, k = next((p, k) for p in range(1, n) for k in range(m) if mask[p, k])
     _, _, _, _, step_info = env.step(p * m + k)
