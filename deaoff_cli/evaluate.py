@@ -4,8 +4,8 @@
         The paper-style table: DeAOff (exact and relaxed) against every heuristic on a
         suite of models × granularities × phases × channel conditions × servers.
     python evaluate.py agents --model RUN_DIR_OR_ZIP [--model ...] [--checkpoint final|best]
-                              --episodes N --seed S --out DIR [--deadline-ms MS] [--env-config X]
-        Trained agents against DeAOff-oracle, DeAOff-static and the heuristics under
+                              --episodes N --seed S --out DIR [--deadline-ms MS] [--env-config X] [--clairvoyant]
+        Trained agents against the myopic optimum, DeAOff-static and the baselines under
         dynamic conditions, on held-out episodes: episode e has seed 2*10^9 + 1000*S + e
         (agents/seeds.py), a range that training and the choice of a run's best model
         never use.  A run directory is evaluated at its final model.zip (the model the run

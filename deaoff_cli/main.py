@@ -8,8 +8,8 @@
 1. Prints the model's layer DAG and the cost of the all-device and all-edge placements
    (the cost engine at work).
 2. Trains MaskablePPO on DecoderOffload-v1 for a short budget, with TensorBoard logs.
-3. Benchmarks the agent (its final model) against DeAOff-oracle, DeAOff-static and the
-   heuristics on held-out episodes and prints the table.
+3. Benchmarks the agent (its final model) against the myopic optimum, DeAOff-static and the
+   non-learned baselines on held-out episodes and prints the table.
 
 Every option reaches all three steps through one :class:`MainJob`: --model, --scenario,
 --granularity and --prompt-len are the env config of the DAG print, of training and of
