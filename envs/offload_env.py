@@ -68,6 +68,10 @@ class EnvConfig:
     """Subtracted from the reward when a masked action arrives."""
     reference_cache_size: int = 4096
     """DeAOff solutions kept (keyed by the exact instance)."""
+    scenario_pool: list[str] = field(default_factory=list)
+    """Training on randomised worlds: when non-empty, every reset draws one of these
+    scenarios (presets or YAML paths) uniformly from the env's seeded generator instead of
+    ``scenario`` (servers 1..max_servers, their distances, bandwidths, loads, hardware)."""
     max_servers: int = 4
     """Servers the observation and action spaces have room for (the scenario may have 1 ..
     max_servers): absent servers are zero rows with presence 0 and always masked, so one
@@ -138,37 +142,57 @@ class _OffloadBase(gym.Env):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.render_mode = render_mode
         self.spec_model = load_model_spec(cfg.model)
-        self.scenario = load_scenario(cfg.scenario)
         if self.spec_model.max_positions and cfg.prompt_len + cfg.new_tokens > self.spec_model.max_positions:
             raise ValueError(f"prompt_len + new_tokens = {cfg.prompt_len + cfg.new_tokens} exceeds "
                              f"{cfg.model}'s {self.spec_model.max_positions} positions")
-        self.tokens = TokenModel(self.spec_model, cfg.granularity, cfg.prompt_len, make_snapshot(self.scenario),
-                                 cfg.weight_dtype, cfg.act_dtype)
-        self.process = MECProcess(self.scenario, cfg.dynamics)
-        self.num_locations = 1 + self.scenario.num_servers
-        if self.scenario.num_servers > cfg.max_servers:
-            raise ValueError(f"scenario {cfg.scenario!r} has {self.scenario.num_servers} servers, more than "
-                             f"config.max_servers = {cfg.max_servers}")
         self.max_locations = 1 + cfg.max_servers
         """Locations of the observation and action spaces (the real ones first, then padding)."""
-        self.num_nodes = self.tokens.num_nodes
-        full = self.tokens.instance(cfg.prompt_len + cfg.new_tokens, make_snapshot(self.scenario),
-                                    [-1] * self.num_nodes)
-        self._model_bytes = sum(full.mem_need)
-        if ((cfg.dynamics.outages or cfg.dynamics.mobility_model == "path")
-                and self._model_bytes > self.scenario.device.mem_capacity_bytes):
-            raise ValueError(f"outages or path mobility are on but {cfg.model} ({self._model_bytes / 1e9:.2f} GB with its cache) "
-                             f"does not fit the device ({self.scenario.device.mem_capacity_bytes / 1e9:.2f} GB): "
-                             "a token could have nowhere to run")
+        if not isinstance(cfg.scenario_pool, (list, tuple)) or not all(isinstance(x, str) for x in cfg.scenario_pool):
+            raise ValueError(f"config.scenario_pool must be a list of scenario names or paths, got {cfg.scenario_pool!r}")
+        self._worlds = [self._make_world(name) for name in (cfg.scenario_pool or [cfg.scenario])]
+        self._use_world(0)
+        if len({w["num_nodes"] for w in self._worlds}) != 1:
+            raise ValueError("config.scenario_pool: the model's DAG has a different node count in some scenario")
         self._reference_fn = reference_fn
         self._ref_cache: OrderedDict[tuple, tuple[Placement, Result]] = OrderedDict()
         self.ref_solves = 0
         self.ref_time_s = 0.0
         self.inst: Instance | None = None
 
+    def _make_world(self, name: str) -> dict[str, Any]:
+        """One scenario's token builder, random process and checks."""
+        cfg = self.config
+        scenario = load_scenario(name)
+        if scenario.num_servers > cfg.max_servers:
+            raise ValueError(f"scenario {name!r} has {scenario.num_servers} servers, more than "
+                             f"config.max_servers = {cfg.max_servers}")
+        tokens = TokenModel(self.spec_model, cfg.granularity, cfg.prompt_len, make_snapshot(scenario),
+                            cfg.weight_dtype, cfg.act_dtype)
+        full = tokens.instance(cfg.prompt_len + cfg.new_tokens, make_snapshot(scenario), [-1] * tokens.num_nodes)
+        model_bytes = sum(full.mem_need)
+        if ((cfg.dynamics.outages or cfg.dynamics.mobility_model == "path")
+                and model_bytes > scenario.device.mem_capacity_bytes):
+            raise ValueError(f"outages or path mobility are on but {cfg.model} ({model_bytes / 1e9:.2f} GB with its cache) "
+                             f"does not fit the device of {name!r} ({scenario.device.mem_capacity_bytes / 1e9:.2f} GB): "
+                             "a token could have nowhere to run")
+        return {"scenario": scenario, "tokens": tokens, "process": MECProcess(scenario, cfg.dynamics),
+                "num_locations": 1 + scenario.num_servers, "num_nodes": tokens.num_nodes, "model_bytes": model_bytes}
+
+    def _use_world(self, i: int) -> None:
+        w = self._worlds[i]
+        self.world = i
+        self.scenario, self.tokens, self.process = w["scenario"], w["tokens"], w["process"]
+        self.num_locations, self.num_nodes, self._model_bytes = w["num_locations"], w["num_nodes"], w["model_bytes"]
+        self._world_changed()
+
+    def _world_changed(self) -> None:
+        pass
+
     # ------------------------------------------------------------------ request state
     def _reset_request(self) -> None:
         cfg = self.config
+        if len(self._worlds) > 1:  # a randomised world: drawn from the seeded generator
+            self._use_world(int(self.np_random.integers(len(self._worlds))))
         self.process.reset(self.np_random)
         self.kv_loc = [-1] * self.num_nodes
         self.lost = [False] * self.num_nodes
@@ -263,7 +287,7 @@ class _OffloadBase(gym.Env):
 
     def _reference(self, inst: Instance, prefill: bool) -> tuple[Placement, Result]:
         """DeAOff's plan of one token for the scored objective (or ``reference_fn``'s), cached."""
-        key = (prefill, tuple(inst.flops), tuple(inst.kv_loc), tuple(inst.kv_move_bytes),
+        key = (self.world, prefill, tuple(inst.flops), tuple(inst.kv_loc), tuple(inst.kv_move_bytes),
                tuple(map(tuple, inst.up_bps)), tuple(inst.down_bps), tuple(inst.system.server_flops_per_s),
                tuple(inst.system.server_up),
                tuple(inst.system.device.freqs_hz), inst.system.device.mem_bw_bytes_per_s)
@@ -494,6 +518,12 @@ class DecoderOffloadEnv(_OffloadBase):
         self.layout = ObservationLayout(k, per_node=True)  # k = max_locations: room for absent servers
         self.observation_space = self.layout.space()
         self._kv_here = self.layout.offset("inputs", "kv_here")
+        self._world_changed()
+
+    def _world_changed(self) -> None:
+        """The node rows of the current world's priority order."""
+        if not hasattr(self, "layout"):
+            return  # called by the base __init__ before the layout exists; __init__ calls it again
         num_layers = self.spec_model.num_layers
         tm = self.tokens
         col = NODE_FEATURES.index
@@ -693,11 +723,15 @@ class DecoderSplitEnv(_OffloadBase):
     def __init__(self, config: Mapping[str, Any] | EnvConfig | None = None, render_mode: str | None = None,
                  reference_fn: Callable[[Instance], Placement] | None = None) -> None:
         super().__init__(config, render_mode, reference_fn)
-        self.num_servers = self.num_locations - 1
         self.max_servers = self.max_locations - 1
         self.action_space = spaces.Discrete((self.num_nodes + 1) * self.max_servers)
         self.layout = ObservationLayout(self.max_locations, per_node=False)
         self.observation_space = self.layout.space()
+
+    @property
+    def num_servers(self) -> int:
+        """Servers of the current world (``max_servers`` bounds them)."""
+        return self.num_locations - 1
 
     def decode_action(self, action: int) -> list[int]:
         p, k = divmod(int(action), self.max_servers)

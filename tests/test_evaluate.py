@@ -119,7 +119,7 @@ def test_agents_mode_checkpoint_best_missing(tmp_path, tiny_model):
 
 @pytest.mark.parametrize("args, message", [
     (["--model", "no/such/run"], "not found"),
-    (["--env-config", '{"scenario": "multi-server"}'], "different observation space"),
+    (["--env-config", '{"max_servers": 2}'], "different observation space"),
     (["--episodes", "0"], "--episodes"),
 ], ids=["missing-model", "other-observation-space", "no-episodes"])
 def test_agents_mode_bad_input_is_one_line(tmp_path, tiny_model, args, message):

@@ -62,3 +62,32 @@ def test_extractor_ignores_absent_locations():
     noisy = {k: v.clone() for k, v in batch.items()}
     noisy["locations"][0, 3:, 1:] = 0.7  # garbage in the padding, presence still 0
     assert torch.equal(ext(noisy)[0, :5 * 8], out[0, :5 * 8])
+
+
+@pytest.mark.parametrize("env_id", ["DecoderOffload-v1", "DecoderSplit-v1"])
+def test_scenario_pool_draws_worlds_from_the_seed(env_id):
+    """scenario_pool: each reset draws a scenario (seeded): 1, 2 and 4 servers all appear
+    over a few resets, the same seed gives the same world, and every episode runs."""
+    cfg = {**TINY, "scenario_pool": list(SCENARIOS)}
+    env = gym.make(env_id, config=cfg, reference_fn=all_edge_reference)
+    seen = {}
+    for seed in range(12):
+        env.reset(seed=seed)
+        u = env.unwrapped
+        seen[seed] = u.scenario.num_servers
+        rng = np.random.default_rng(seed)
+        done = False
+        while not done:
+            _, _, done, _, info = env.step(int(rng.choice(np.flatnonzero(u.action_masks()))))
+            assert not info["invalid_action"]
+            if info["token_done"]:
+                assert max(info["placement"]) <= u.scenario.num_servers
+    assert set(seen.values()) == {1, 2, 4}
+    env.reset(seed=5)
+    assert env.unwrapped.scenario.num_servers == seen[5]
+
+
+def test_scenario_pool_rejects_a_world_too_big():
+    with pytest.raises(ValueError, match="max_servers"):
+        gym.make("DecoderOffload-v1", config={**TINY, "scenario_pool": ["two-server", "multi-server"],
+                                              "max_servers": 2})
