@@ -440,7 +440,8 @@ class DecoderOffloadEnv(_OffloadBase):
     once, by the cost engine).  Latency and energy come from ``core.cost``.
 
     ## Action Space
-    ``Discrete(K)``, K = 1 + number of servers: 0 = device, k = edge server k.  The
+    ``Discrete(K)``, K = 1 + ``max_servers``: 0 = device, k = edge server k (servers the
+    scenario does not have are always masked).  The
     device runs at its highest DVFS level and uploads at its highest power level.
     ``action_masks()`` marks locations that are down or lack memory (weights + KV of the
     nodes already placed this token plus this node), with the solver's feasibility helper.
@@ -455,13 +456,13 @@ class DecoderOffloadEnv(_OffloadBase):
 
     ## Observation Space
     A ``Dict`` of float32 Boxes, every entry in [0, 1]; the shape depends on K only,
-    not on the model's depth.  log(x) means log10(1+x) divided by the stated decades.
+    not on the model's depth nor the scenario's server count.  log(x) means log10(1+x) divided by the stated decades.
 
     | Key | Shape | Min | Max | Unit |
     |-----|-------|-----|-----|------|
     | node | (14,) | 0 | 1 | kind one-hot (embed, block, attn, heads, o_proj, add, mlp, head); log FLOPs /16; log output bytes /10; log weight bytes /12; log KV bytes /12; index / N; layer / L |
     | inputs | (2K+1,) | 0 | 1 | share of this node's input bytes already at each location (K); where its existing KV cache lives (K one-hot + "none") |
-    | locations | (K, 7) | 0 | 1 | up; log uplink bit/s /10 (device 1); log FLOP/s left /16; free memory share this token; processor busy-for after the node's latest input (log time); the engine's probe of placing the node there at the highest levels (``Simulator.probe``): its finish after its latest input (log time), the device energy it adds (log energy) |
+    | locations | (K, 8) | 0 | 1 | present (0: a padding row, all zeros); up; log uplink bit/s /10 (device 1); log FLOP/s left /16; free memory share this token; processor busy-for after the node's latest input (log time); the engine's probe of placing the node there at the highest levels (``Simulator.probe``): its finish after its latest input (log time), the device energy it adds (log energy) |
     | system | (2K+1,) | 0 | 1 | share of all existing KV bytes per location (K + "none"); server load ρ per location (device 0) |
     | progress | (3,) | 0 | 1 | token / tokens; is prefill; context / max context |
 
@@ -499,14 +500,15 @@ class DecoderOffloadEnv(_OffloadBase):
     ## Arguments
     | Argument | Default | Meaning |
     |----------|---------|---------|
-    | config | EnvConfig() | dict or EnvConfig: model, granularity, scenario, prompt_len, new_tokens, weights, reference, dynamics |
+    | config | EnvConfig() | dict or EnvConfig: model, granularity, scenario (or scenario_pool), max_servers, prompt_len, new_tokens, objective and its weights / SLO targets, reference, dynamics |
     | render_mode | None | "ansi" (placement table) or "rgb_array" (Gantt of the last token) |
 
     ## Version History
     * v1: reward = the episode's true cost under ``objective`` (``weighted`` or ``slo``) over
       a scale fixed at reset (was: each token against DeAOff re-solved from the agent's
       own state); observation without solver outputs (fixed log scales; ``progress`` lost
-      its episode-cost-ratio entry).
+      its episode-cost-ratio entry); spaces padded to ``max_servers`` (a ``present``
+      column per location, absent servers masked); ``scenario_pool`` draws a world per reset.
     * v0: initial version.
     """
 
@@ -690,7 +692,7 @@ class DecoderSplitEnv(_OffloadBase):
     rest on server ``k``.
 
     ## Action Space
-    ``Discrete((N+1)·M)``: action a means split p = a // M and server k = a % M + 1
+    ``Discrete((N+1)·M)``, M = ``max_servers``: action a means split p = a // M and server k = a % M + 1
     (p = N: everything on the device).  ``action_masks()`` marks splits whose device
     part or server part does not fit in memory or whose server is down.  A masked action
     falls back to the first feasible one, with the penalty and ``info["invalid_action"]``.
@@ -699,7 +701,7 @@ class DecoderSplitEnv(_OffloadBase):
     ## Observation Space
     | Key | Shape | Min | Max | Unit |
     |-----|-------|-----|-----|------|
-    | locations | (K, 4) | 0 | 1 | up; log uplink bit/s /10; log FLOP/s left /16; free memory share |
+    | locations | (K, 5) | 0 | 1 | present (0: padding, all zeros); up; log uplink bit/s /10; log FLOP/s left /16; free memory share |
     | system | (2K+1,) | 0 | 1 | KV share per location (K + "none"); load ρ per location |
     | progress | (3,) | 0 | 1 | token / tokens; is prefill; context / max context |
 
@@ -716,7 +718,8 @@ class DecoderSplitEnv(_OffloadBase):
 
     ## Version History
     * v1: reward = the episode's true cost over a scale fixed at reset (as
-      ``DecoderOffload-v1``); ``progress`` lost its episode-cost-ratio entry.
+      ``DecoderOffload-v1``); ``progress`` lost its episode-cost-ratio entry; actions
+      ``(N+1)·max_servers`` (absent servers masked), a ``present`` column per location.
     * v0: initial version.
     """
 
