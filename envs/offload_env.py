@@ -329,6 +329,7 @@ class _OffloadBase(gym.Env):
                                 tpot_target_s=cfg.tpot_target_s)
         info = {"token": self.token, "context": self.context, "latency_s": res.makespan_s,
                 "energy_j": res.energy_j, "cost": c, "slo_violation": violated, "scale": self.scale,
+                "cost_ratio": c * self.num_tokens / self.scale,
                 "placement": list(loc)}
         if cfg.report_myopic:
             _, mres = self.myopic

@@ -170,7 +170,7 @@ BAD_INPUTS = {
     "missing-config": (["--algo", "ppo", "--env", "DecoderOffload-v1", "--config", "/nonexistent/run.yaml"],
                        "/nonexistent/run.yaml"),
     "missing-resume": (["--resume", "/nonexistent/run"], "/nonexistent/run"),
-    "resume-other-observation-space": (["--resume", "{dqn_run}", "--env-config", '{"scenario": "multi-server"}'],
+    "resume-other-observation-space": (["--resume", "{dqn_run}", "--env-config", '{"max_servers": 2}'],
                                        "observation space"),
 }
 
