@@ -22,3 +22,4 @@ def _register() -> None:
 
 
 _register()
+from . import multi_user_register  # noqa: E402,F401  (MultiUserShared-v0)

@@ -76,7 +76,7 @@ def test_param_count_and_invariants(name, gran):
             assert a["mem_bytes"] >= a["out_bytes"]
 
 
-# ----- exact cost numbers (reference.md §1) -------------------------------------------
+# ----- exact cost numbers (docs/system-model.md §1) ----------------------------------------
 def test_llama2_decode_kv_and_activations():
     t = 300
     for gran, kind in (("block", "block"), ("sublayer", "attn")):

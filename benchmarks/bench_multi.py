@@ -1,0 +1,150 @@
+"""Many users on the shared edge: the joint reference against the selfish optimum and the
+heuristics, and MultiUserOffload-v0's step rate, against the number of users N.
+
+    python benchmarks/bench_multi.py [--users 1,2,4,8,16] [--seeds 3] [--models llama-3.2-1b]
+                                     [--time-limit 20] [--env-steps 200] [--plot cost_vs_n.png]
+
+One token step per (N, seed) on the ``multi-user`` scenario (two shared batched edges over
+5G NR): N requests of the given models (drawn uniformly), prompt lengths uniform in
+16..512, distance factors uniform in 0.5..3, each request in its prefill with probability
+1/2 and otherwise at a decode token 1..64 after its prompt (caches not yet placed: no
+migration), mean channel; every draw from ``numpy.random.default_rng(seed)``.  Costs are
+C = T + E (w_T = 1 /s, w_E = 1 /J) per user; "total" is Σ_u C_u, averaged over the seeds;
+"Jain" is Jain's index of the per-user costs (1 = equal), averaged over seeds.  The joint
+reference is the MILP of ``solvers.joint`` (HiGHS, one thread; its time includes building
+the cost tables); its median solve time is over the seeds.
+
+Env rate: ``MultiUserOffload-v0`` kept full at N live requests (initial N, arrivals 5 per
+step, mean 64 new tokens), uniformly random unmasked actions; only ``step`` is timed.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.multi import MultiUserSystem, User, UserConfig, fairness  # noqa: E402
+from core.system import load_scenario  # noqa: E402
+from solvers.joint import METHODS, run_method  # noqa: E402
+
+
+def make_system(n: int, seed: int, models: list[str], scenario: str = "multi-user") -> MultiUserSystem:
+    rng = np.random.default_rng(seed)
+    scen = load_scenario(scenario)
+    users = []
+    for _ in range(n):
+        model = models[int(rng.integers(len(models)))]
+        prompt = int(rng.integers(16, 513))
+        scale = float(rng.uniform(0.5, 3.0))
+        prefill = bool(rng.integers(2))
+        user = User(UserConfig(model=model, prompt_len=prompt, new_tokens=64, distance_scale=scale), scen,
+                    include_prefill=prefill)
+        if not prefill:
+            user.context = prompt + int(rng.integers(1, 65))
+            user.refresh()
+        users.append(user)
+    return MultiUserSystem(scen, users)
+
+
+def env_rate(n: int, steps: int, models: list[str], seed: int = 0) -> float:
+    from envs.multi_user import parallel_env
+
+    env = parallel_env({"models": tuple(models), "max_devices": n, "initial_users": n, "arrival_rate_per_step": 5.0,
+                        "mean_new_tokens": 64.0, "max_steps": 10_000, "max_requests": 10_000})
+    obs, _ = env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    busy = 0.0
+    for _ in range(steps):
+        acts = {a: int(rng.choice(np.flatnonzero(obs[a]["action_mask"]))) for a in env.agents}
+        t0 = time.perf_counter()
+        obs, *_ = env.step(acts)
+        busy += time.perf_counter() - t0
+    return steps / busy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", default="1,2,4,8,16", help="comma-separated N values")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--models", default="llama-3.2-1b", help="comma-separated model presets")
+    parser.add_argument("--time-limit", type=float, default=20.0, help="joint MILP time limit (s)")
+    parser.add_argument("--env-steps", type=int, default=200, help="env steps timed per N (0: skip)")
+    parser.add_argument("--plot", default=None, help="write total cost and Jain's index against N to this PNG")
+    args = parser.parse_args()
+    try:
+        ns = [int(x) for x in args.users.split(",")]
+        if any(n < 1 for n in ns) or args.seeds < 1:
+            raise ValueError
+    except ValueError:
+        print(f"bench_multi.py: --users must be integers >= 1 and --seeds >= 1, got {args.users!r}", file=sys.stderr)
+        sys.exit(2)
+    models = args.models.split(",")
+    print(f"multi-user scenario, models {models}, {args.seeds} seed(s) per N, C = T + E per user\n")
+    print("| N | method | total C | per-user mean | per-user p95 | Jain | vs joint |")
+    print("|---|---|---|---|---|---|---|")
+    summary = []
+    curves: dict[str, list[tuple[float, float]]] = {m: [] for m in METHODS}
+    for n in ns:
+        rows = {m: [] for m in METHODS}
+        times, statuses = [], []
+        for seed in range(args.seeds):
+            system = make_system(n, seed, models)
+            for m in METHODS:
+                sol = run_method(system, m, time_limit_s=args.time_limit if m == "joint" else None)
+                rows[m].append((sol.result.total_cost, fairness(sol.result.costs)))
+                if m == "joint":
+                    times.append(sol.wall_time_s)
+                    statuses.append(sol.status if sol.status == "optimal" else f"{sol.status} gap {sol.gap:.1%}")
+        joint_total = statistics.mean(t for t, _ in rows["joint"])
+        for m in METHODS:
+            total = statistics.mean(t for t, _ in rows[m])
+            mean = statistics.mean(f["mean"] for _, f in rows[m])
+            p95 = statistics.mean(f["p95"] for _, f in rows[m])
+            jain = statistics.mean(f["jain"] for _, f in rows[m])
+            print(f"| {n} | {m} | {total:.4f} | {mean:.4f} | {p95:.4f} | {jain:.3f} | "
+                  f"{(total / joint_total - 1) * 100:+.1f}% |")
+            curves[m].append((total, jain))
+        gain = 1 - joint_total / statistics.mean(t for t, _ in rows["selfish"])
+        rate = env_rate(n, args.env_steps, models) if args.env_steps else float("nan")
+        summary.append((n, gain, statistics.median(times), max(times), sorted(set(statuses)), rate))
+    print("\n| N | joint vs selfish (total) | joint solve median s | max s | joint status | env steps/s | "
+          "agent-steps/s |")
+    print("|---|---|---|---|---|---|---|")
+    for n, gain, med, mx, st, rate in summary:
+        print(f"| {n} | {gain * 100:.1f}% lower | {med:.3f} | {mx:.3f} | {', '.join(st)} | {rate:.1f} | "
+              f"{rate * n:.1f} |")
+    if args.plot:
+        plot(ns, curves, args.plot)
+
+
+def plot(ns: list[int], curves: dict[str, list[tuple[float, float]]], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    for m, pts in curves.items():
+        if m == "all-device":
+            continue  # an order of magnitude above the others: it would flatten the plot
+        ax1.plot(ns, [p[0] for p in pts], marker="o", label=m)
+        ax2.plot(ns, [p[1] for p in pts], marker="o", label=m)
+    ax1.set(xlabel="users N", ylabel="total cost Σ C_u (C = T + E)", xscale="log", yscale="log")
+    ax2.set(xlabel="users N", ylabel="Jain's index of per-user cost", xscale="log", ylim=(0, 1.05))
+    for ax in (ax1, ax2):
+        ax.set_xticks(ns, [str(n) for n in ns])
+        ax.grid(alpha=0.3)
+    ax1.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"plot written to {path}")
+
+
+if __name__ == "__main__":
+    main()
