@@ -20,9 +20,10 @@ class EnvInfoCallback(BaseCallback):
 
     * ``env/latency_ms``: mean token latency;
     * ``env/energy_j``: mean device energy per token;
-    * ``env/cost_vs_deaoff``: mean of C_agent / C_ref per token (1 = as good as DeAOff);
+    * ``env/cost_vs_deaoff``: mean of C_t / (S / tokens) per token, S the episode's scale
+      (the cost of DeAOff's plan made at reset; 1 = that plan's average token);
     * ``env/invalid_actions``: share of steps whose action was masked (0 with masking);
-    * ``env/episode_cost_vs_deaoff``: Σ C_agent / Σ C_ref of each finished episode.
+    * ``env/episode_cost_vs_deaoff``: Σ C_t / S of each finished episode.
     """
 
     def _on_step(self) -> bool:

@@ -12,7 +12,11 @@ Which columns belong to which location is read from the environments' own layout
 location; ``inputs`` and ``system`` have per-location parts; ``node`` and ``progress``
 are location-free).
 
-Tried against the flatten default with MaskablePPO on DecoderOffload-v0 (100k steps,
+The environments pad the locations up to ``max_servers`` (absent servers have presence 0);
+the extractor zeroes the embedding of an absent location, so the same weights serve every
+scenario with 1 .. max_servers servers.
+
+Tried against the flatten default with MaskablePPO on DecoderOffload-v1 (100k steps,
 two-server and multi-server, outages off and on): no clear difference at that budget and
 ~15% fewer steps/s, so the YAMLs keep ``combined`` and this extractor is opt-in
 (``policy_kwargs: {features_extractor_class: location}``).
@@ -73,6 +77,7 @@ class LocationExtractor(BaseFeaturesExtractor):
         global_net, global_out = _mlp(global_dim, list(global_arch), activation)
         super().__init__(observation_space, features_dim=k * location_out + global_out)
         self.num_locations = k
+        self._present = layout.location_features.index("present")
         self.location_net = location_net
         self.global_net = global_net
         self._keys = [key for key, _, _ in gather]
@@ -90,7 +95,9 @@ class LocationExtractor(BaseFeaturesExtractor):
             if per_loc is not None:
                 rows.append(x[:, per_loc])  # (B, K, m)
             rest.append(x[:, getattr(self, f"_rest{j}")])
-        location_features = self.location_net(torch.cat(rows, dim=-1)).flatten(1)
+        # absent servers (padding up to max_servers, presence 0) contribute a zero embedding
+        present = observations["locations"][:, :, self._present:self._present + 1]
+        location_features = (self.location_net(torch.cat(rows, dim=-1)) * present).flatten(1)
         return torch.cat([location_features, self.global_net(torch.cat(rest, dim=-1))], dim=1)
 
 

@@ -3,7 +3,7 @@ CartPole-v1 measured in the same process.
 
     python benchmarks/bench_env.py [--steps N] [--config JSON]
 
-Target (issue 4): DecoderOffload-v0 at >= 0.25 x CartPole's steps per second.
+Target (issue 4): DecoderOffload-v1 at >= 0.25 x CartPole's steps per second.
 Actions are uniformly random among the unmasked ones (drawn from a seeded generator);
 every token's DeAOff reference is solved for real (its cache rarely hits under
 dynamics: the channel differs every token).
@@ -59,24 +59,24 @@ def main() -> None:
     print(f"{'CartPole-v1':<22}{cart:>12,.0f}{1.0:>14.3f}")
     for env_id in envs.ENV_IDS:
         env = gym.make(env_id, config=args.config)
-        steps = args.steps if env_id == "DecoderOffload-v0" else max(args.steps // 20, 200)
+        steps = args.steps if env_id == "DecoderOffload-v1" else max(args.steps // 20, 200)
         sps, _ = steps_per_second(env, steps, masked=True)
         u = env.unwrapped
         print(f"{env_id:<22}{sps:>12,.0f}{sps / cart:>14.3f}{u.ref_solves:>12}"
               f"{1e3 * u.ref_time_s / max(u.ref_solves, 1):>10.2f}")
     # the env's own cost: the same run with a trivial reference (everything on the device)
     try:
-        env = gym.make("DecoderOffload-v0", config=args.config,
+        env = gym.make("DecoderOffload-v1", config=args.config,
                        reference_fn=lambda inst: Placement([0] * inst.num_nodes))
         sps, _ = steps_per_second(env, args.steps, masked=True)
         print(f"{'  trivial reference':<22}{sps:>12,.0f}{sps / cart:>14.3f}"
               f"{'':>12}{'':>10}   (all-device plan instead of DeAOff: the env's own cost)")
     except ValueError as exc:  # the model does not fit the device in this config
         print(f"  trivial reference: not measured ({exc})")
-    print("\ntarget: DecoderOffload-v0 >= 0.25 x CartPole-v1 (reference solves included)")
+    print("\ntarget: DecoderOffload-v1 >= 0.25 x CartPole-v1 (reference solves included)")
     if args.sb3:
         sps, share = sb3_share(args.sb3, args.config)
-        print(f"\nMaskablePPO training on DecoderOffload-v0 ({args.sb3} steps, CPU, 1 env): "
+        print(f"\nMaskablePPO training on DecoderOffload-v1 ({args.sb3} steps, CPU, 1 env): "
               f"{sps:,.0f} steps/s; env.step (reference included) is {100 * share:.1f}% of the wall time")
 
 
@@ -112,8 +112,8 @@ def sb3_share(steps: int, config: dict | None) -> tuple[float, float]:
     from agents.hyperparams import load_hyperparams, to_model_kwargs
 
     torch.set_num_threads(1)
-    env = _StepTimer(gym.make("DecoderOffload-v0", config=config))
-    hp = to_model_kwargs("maskable_ppo", load_hyperparams("maskable_ppo", "DecoderOffload-v0"))
+    env = _StepTimer(gym.make("DecoderOffload-v1", config=config))
+    hp = to_model_kwargs("maskable_ppo", load_hyperparams("maskable_ppo", "DecoderOffload-v1"))
     hp.setdefault("policy", "MultiInputPolicy")
     model = MaskablePPO(env=env, seed=0, device="cpu", verbose=0, **hp)
     t0 = time.perf_counter()

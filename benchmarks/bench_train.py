@@ -1,7 +1,7 @@
 """Steps per CPU-second of an env (random unmasked actions) and of training an agent on it
 with its configs/agents YAML, one torch thread (as train.py runs).
 
-    python benchmarks/bench_train.py [--algo dqn] [--env DecoderSplit-v0] [--env-steps N] [--train-steps N]
+    python benchmarks/bench_train.py [--algo dqn] [--env DecoderSplit-v1] [--env-steps N] [--train-steps N]
 
 CPU time (``time.process_time``) rather than wall time, so a busy machine does not
 deflate the figure; wall-time rates are printed beside it.  The figures quoted in
@@ -50,7 +50,7 @@ def train_rate(algo: str, env_id: str, steps: int, seed: int = 0) -> tuple[float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algo", default="dqn", choices=list(ALGOS))
-    parser.add_argument("--env", default="DecoderSplit-v0", choices=list(envs.ENV_IDS))
+    parser.add_argument("--env", default="DecoderSplit-v1", choices=list(envs.ENV_IDS))
     parser.add_argument("--env-steps", type=int, default=3000)
     parser.add_argument("--train-steps", type=int, default=5000)
     args = parser.parse_args()

@@ -7,8 +7,8 @@
         (deaoff_cli/static_map.py): edge class × background load × uplink rate -> DeAOff's
         latency and energy reduction against the best traditional method.
     python evaluate.py agents --model RUN_DIR_OR_ZIP [--model ...] [--checkpoint final|best]
-                              --episodes N --seed S --out DIR [--deadline-ms MS] [--env-config X]
-        Trained agents against DeAOff-oracle, DeAOff-static and the heuristics under
+                              --episodes N --seed S --out DIR [--deadline-ms MS] [--env-config X] [--clairvoyant]
+        Trained agents against the myopic optimum, DeAOff-static and the baselines under
         dynamic conditions, on held-out episodes: episode e has seed 2*10^9 + 1000*S + e
         (agents/seeds.py), a range that training and the choice of a run's best model
         never use.  A run directory is evaluated at its final model.zip (the model the run
@@ -380,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
     st.add_argument("--no-map", action="store_true", help="skip the map (edge class x background load x uplink "
                     "rate; map.png, map.csv, map.md)")
-    ag = sub.add_parser("agents", help="trained agents vs DeAOff-oracle, DeAOff-static and the heuristics")
+        ag = sub.add_parser("agents", help="trained agents vs the myopic optimum, DeAOff-static and the non-learned baselines")
     ag.add_argument("--model", action="append", default=[], help="a train.py run directory or model zip "
                     "(repeat for several agents); with none, only DeAOff and the heuristics run")
     ag.add_argument("--checkpoint", choices=list(CHECKPOINTS), default=defaults.checkpoint,
@@ -392,6 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     ag.add_argument("--out", required=True, type=Path)
     ag.add_argument("--deadline-ms", type=float, default=defaults.deadline_ms, help="per decode token (ms)")
     ag.add_argument("--env-config", default=None, help="env config overrides (YAML/JSON file or inline mapping)")
+    ag.add_argument("--clairvoyant", action="store_true", help="also solve each episode's clairvoyant plan "
+                    "and report the share of its gap each method closes (weighted objective; seconds per episode)")
     ag.add_argument("--no-progress", action="store_true", help="no progress bars")
     from . import hardware  # calibration / predict (the hardware catalogue)
     hardware.add_commands(sub)
@@ -412,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
             run_agents(AgentsEvalConfig(out=args.out, models=args.model, episodes=args.episodes, seed=args.seed,
                                         deadline_ms=args.deadline_ms, env_config=args.env_config,
                                         checkpoint=args.checkpoint, progress=not args.no_progress,
+                                        clairvoyant=args.clairvoyant,
                                         command=command))
     except (CLIError, ValueError, FileNotFoundError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)

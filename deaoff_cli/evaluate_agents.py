@@ -1,8 +1,25 @@
-"""``evaluate.py agents``: trained agents against DeAOff and the heuristics on held-out episodes.
+"""``evaluate.py agents``: trained agents against DeAOff and the non-learned baselines on held-out episodes.
 
 Every method plays the same episodes (same request, channel, load and outage trajectory:
 episode e is ``env.reset(seed=held_out_seeds(seed, episodes)[e])``, see
-:mod:`agents.seeds`), and the one cost engine prices every token.
+:mod:`agents.seeds`), and the one cost engine prices every token under the env's scored
+objective (``objective``: weighted or slo).
+
+Methods: the agents; ``myopic-optimum`` (DeAOff on every token as it stands, the scored
+objective); ``deaoff-static`` (DeAOff's plan at the start, kept); the rule baselines of
+:mod:`envs.baselines` (``all-edge-free-ends``, ``lookahead``); the heuristics of
+:mod:`solvers.heuristics` re-run every token (``all-edge``, ``neurosurgeon`` = best single
+split, ``greedy-eft``, ``heft``, ``all-device``, ``random``).
+
+Statistics per method, over episodes: the pooled cost ratio Σ cost / Σ myopic-optimum cost
+with a seeded percentile bootstrap CI over episodes; the mean per-episode ratio with a
+Student-t interval; the paired per-episode ratio differences against the best non-learned
+baseline (lowest pooled ratio; ``random`` excluded), their t-interval, a Wilcoxon
+signed-rank test (``scipy.stats.wilcoxon``) and win/tie/loss counts; SLO violations (the
+env's TTFT/TPOT targets); with ``clairvoyant`` (weighted objective), the share of the
+clairvoyant gap closed, (Σ best − Σ method) / (Σ best − Σ clairvoyant), the clairvoyant
+plan (:func:`solvers.clairvoyant.clairvoyant_plan`) computed on each episode's recorded
+snapshots.
 """
 from __future__ import annotations
 
@@ -36,7 +53,7 @@ class AgentsEvalConfig:
     """Directory of summary.json, tokens.csv and the plots (created on success only)."""
     models: list[str] = field(default_factory=list)
     """train.py run directories or model zips; none: only DeAOff and the heuristics."""
-    episodes: int = 10
+    episodes: int = 100
     """Held-out episodes (requests) per method."""
     seed: int = 0
     """Held-out seed S: episode e has seed 2*10^9 + 1000*S + e (agents/seeds.py)."""
@@ -46,6 +63,10 @@ class AgentsEvalConfig:
     """Env config overrides over the first agent's (a YAML/JSON file, inline text or a mapping)."""
     checkpoint: str = "final"
     """For run directories: ``final`` (model.zip) or ``best`` (best/best_model.zip)."""
+    clairvoyant: bool = False
+    """Also solve each episode's clairvoyant plan (weighted objective; seconds per episode)."""
+    bootstrap: int = 2000
+    """Bootstrap resamples of the pooled-ratio CI (seeded with ``seed``)."""
     progress: bool = True
     """A progress bar per method on stderr."""
     command: str = ""
@@ -141,7 +162,8 @@ def _ci95(values: list[float]) -> tuple[float, float]:
     return float(arr.mean()), float(half)
 
 
-def _play_episode(method: str, env, seed: int, agent: LoadedAgent | None, heuristic=None) -> list[dict[str, Any]]:
+def _play_episode(method: str, env, seed: int, agent: LoadedAgent | None, heuristic=None,
+                  baseline=None) -> list[dict[str, Any]]:
     """One request under ``method``; returns a record per token."""
     from agents.algos import MASKABLE
     from core.instance import Placement
@@ -167,17 +189,17 @@ def _play_episode(method: str, env, seed: int, agent: LoadedAgent | None, heuris
                 obs, _, done, _, info = env.step(int(action))
         else:
             inst = u.inst
-            if method == "deaoff-oracle":
-                plan = u.ref_placement
+            if method == "myopic-optimum":
+                plan = u.myopic_placement
             elif method == "deaoff-static":
                 # planned once: the prefill's plan, then the first decode token's plan, kept
                 if static_plan is None or u.context is None or u.token <= 1:
-                    plan = static_plan = u.ref_placement
+                    plan = static_plan = u.myopic_placement
                 else:
                     plan = _repair(inst, static_plan)
             else:
                 try:
-                    plan = heuristic(inst, rng)
+                    plan = baseline(u) if baseline is not None else heuristic(inst, rng)
                 except ValueError:
                     # no plan of this kind exists right now (e.g. all-edge while every server
                     # is down): the token runs on the device, and the fallback is counted
@@ -186,8 +208,8 @@ def _play_episode(method: str, env, seed: int, agent: LoadedAgent | None, heuris
             info = u.play_token(plan)
             done = u.token >= u.num_tokens
         records.append({"token": info["token"], "context": info["context"], "latency_s": info["latency_s"],
-                        "energy_j": info["energy_j"], "cost": info["cost"], "ref_cost": info["ref_cost"],
-                        "fallback": fallback, **state})
+                        "energy_j": info["energy_j"], "cost": info["cost"], "scale": info["scale"],
+                        "slo_violation": bool(info["slo_violation"]), "fallback": fallback, **state})
     return records
 
 
@@ -216,6 +238,7 @@ def run_agents(config: AgentsEvalConfig) -> dict[str, Any]:
 
     import envs  # noqa: F401  (registers the environments)
     from agents.seeds import held_out_seeds
+    from envs.baselines import BASELINES
     from solvers.heuristics import HEURISTICS
 
     cfg = config
@@ -238,7 +261,7 @@ def run_agents(config: AgentsEvalConfig) -> dict[str, Any]:
                 raise CLIError(f"env {env_id}: {' '.join(str(exc).split())}") from None
         return envs_by_id[env_id]
 
-    env_for("DecoderOffload-v0")
+    env_for("DecoderOffload-v1")
     for a in agents:
         env = env_for(a.env_id)
         if a.model.observation_space != env.observation_space:
@@ -251,21 +274,25 @@ def run_agents(config: AgentsEvalConfig) -> dict[str, Any]:
         what = {"final": "final model (the one the run ended with)", "best": "best periodic-evaluation model",
                 "file": "the given file"}[a.checkpoint]
         print(f"  {a.name}: {a.path}, {what}, step {a.model.num_timesteps:,}", file=sys.stderr, flush=True)
-    methods: list[tuple[str, LoadedAgent | None, Any]] = [(a.name, a, None) for a in agents]
-    methods += [("deaoff-oracle", None, None), ("deaoff-static", None, None)]
-    methods += [(name, None, fn) for name, fn in HEURISTICS.items()]
+    methods: list[tuple[str, LoadedAgent | None, Any, Any]] = [(a.name, a, None, None) for a in agents]
+    methods += [("myopic-optimum", None, None, None), ("deaoff-static", None, None, None)]
+    methods += [(name, None, None, fn) for name, fn in BASELINES.items()]
+    methods += [(name, None, fn, None) for name, fn in HEURISTICS.items()]
     seeds = list(held_out_seeds(cfg.seed, cfg.episodes))
     tokens: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
     t_start = time.perf_counter()
     width = max(len(m[0]) for m in methods)
-    for name, agent, fn in methods:
-        env = env_for(agent.env_id if agent else "DecoderOffload-v0")
+    snapshots: dict[int, list] = {}
+    for name, agent, fn, base in methods:
+        env = env_for(agent.env_id if agent else "DecoderOffload-v1")
         bar = _progress(cfg.progress, len(seeds), name.ljust(width))
         try:
             for ep, s in enumerate(seeds):
-                for rec in _play_episode(name, env, s, agent, fn):
+                for rec in _play_episode(name, env, s, agent, fn, base):
                     tokens.append({"method": name, "episode": ep, "seed": s, **rec})
+                if name == "myopic-optimum":  # the episode's recorded future, for the yardstick
+                    snapshots[ep] = list(env.unwrapped.snapshots)
                 bar.update(1)
         except ValueError as exc:  # a heuristic with no feasible plan (e.g. model too big for the device)
             bar.close()
@@ -275,7 +302,11 @@ def run_agents(config: AgentsEvalConfig) -> dict[str, Any]:
             continue
         bar.close()
     names = [m[0] for m in methods if m[0] not in skipped]
-    summary = _agent_summary(tokens, names, cfg.deadline_ms)
+    clair: dict[int, float] | None = None
+    if cfg.clairvoyant:
+        clair = _clairvoyant_costs(env_for("DecoderOffload-v1").unwrapped, snapshots, cfg.progress)
+    summary = _agent_summary(tokens, names, cfg.deadline_ms, learned=[a.name for a in agents],
+                             clairvoyant=clair, bootstrap=cfg.bootstrap, seed=cfg.seed)
     summary.update({"mode": "agents", "command": cfg.command, "episodes": cfg.episodes, "seed": cfg.seed,
                     "seeds": seeds, "env_config": env_cfg, "deadline_ms": cfg.deadline_ms, "skipped": skipped,
                     "agents": {a.name: {"path": str(a.path), "checkpoint": a.checkpoint, "algo": a.algo,
@@ -310,67 +341,167 @@ def _write_agents(out: Path, summary: dict[str, Any], tokens: list[dict[str, Any
     summary["trace_episode"] = latency_trace(out, names, tokens)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
     with open(out / "tokens.csv", "w", newline="") as fh:
-        keys = ["method", "episode", "seed", "token", "context", "latency_s", "energy_j", "cost", "ref_cost",
-                "fallback", "uplink_mbps", "loads", "servers_up"]
+        keys = ["method", "episode", "seed", "token", "context", "latency_s", "energy_j", "cost", "scale",
+                "slo_violation", "fallback", "uplink_mbps", "loads", "servers_up"]
         w = csv.DictWriter(fh, fieldnames=keys)
         w.writeheader()
         for t in tokens:
             w.writerow({k: (json.dumps(t[k]) if isinstance(t[k], list) else t[k]) for k in keys})
 
 
-def _agent_summary(tokens: list[dict[str, Any]], names: list[str], deadline_ms: float) -> dict[str, Any]:
-    by = {}
+def _clairvoyant_costs(env, snapshots: dict[int, list], progress: bool) -> dict[int, float]:
+    """The clairvoyant plan's cost of every episode (weighted objective only)."""
+    from solvers.clairvoyant import clairvoyant_plan, episode_contexts
+
+    c = env.config
+    if c.objective != "weighted":
+        raise CLIError("--clairvoyant needs objective 'weighted' (the yardstick's DP scores w_T·T + w_E·E)")
+    contexts = episode_contexts(c.prompt_len, c.new_tokens, c.include_prefill)
+    bar = _progress(progress, len(snapshots), "clairvoyant")
+    out = {}
+    for ep, snaps in sorted(snapshots.items()):
+        out[ep] = clairvoyant_plan(env.tokens, snaps, contexts, w_time_per_s=c.latency_weight,
+                                   w_energy_per_j=c.energy_weight).cost
+        bar.update(1)
+    bar.close()
+    return out
+
+
+def _bootstrap_pooled(num: np.ndarray, den: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
+    """95% percentile bootstrap CI of Σ num / Σ den, resampling episodes (seeded)."""
+    if num.size < 2 or resamples < 1:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, num.size, size=(resamples, num.size))
+    ratios = num[idx].sum(axis=1) / den[idx].sum(axis=1)
+    lo, hi = np.percentile(ratios, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def _paired(diff: np.ndarray) -> dict[str, Any]:
+    """Mean paired difference, its t half-width, Wilcoxon signed-rank p, win/tie/loss."""
+    from scipy import stats
+
+    mean, half = _ci95(list(diff))
+    tie = np.abs(diff) <= 1e-9
+    out = {"mean_diff": mean, "mean_diff_ci95": half, "wins": int(np.sum((diff < 0) & ~tie)),
+           "ties": int(np.sum(tie)), "losses": int(np.sum((diff > 0) & ~tie)), "wilcoxon_p": float("nan")}
+    if np.sum(~tie) >= 1:
+        out["wilcoxon_p"] = float(stats.wilcoxon(diff[~tie]).pvalue)
+    elif diff.size:
+        out["wilcoxon_p"] = 1.0
+    return out
+
+
+NOT_A_BASELINE = ("random",)
+"""Methods never chosen as the best non-learned baseline."""
+
+
+def _agent_summary(tokens: list[dict[str, Any]], names: list[str], deadline_ms: float, *,
+                   learned: list[str] | None = None, clairvoyant: dict[int, float] | None = None,
+                   bootstrap: int = 2000, seed: int = 0) -> dict[str, Any]:
+    learned = list(learned or [])
+    by: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for t in tokens:
         by.setdefault((t["method"], t["episode"]), []).append(t)
-    oracle = {ep: recs for (m, ep), recs in by.items() if m == "deaoff-oracle"}
-    static = {ep: recs for (m, ep), recs in by.items() if m == "deaoff-static"}
-    out: dict[str, Any] = {"methods": {}}
+    cost = {name: {ep: sum(r["cost"] for r in recs) for (m, ep), recs in by.items() if m == name} for name in names}
+    myopic = cost.get("myopic-optimum", {})
+    static = cost.get("deaoff-static", {})
+    eps_all = sorted(set.intersection(*(set(c) for c in cost.values()))) if cost else []
+    if myopic:
+        eps_all = [ep for ep in eps_all if ep in myopic]
+    den = np.array([myopic[ep] for ep in eps_all]) if myopic else None
+
+    def pooled(name: str) -> float:
+        return float(sum(cost[name][ep] for ep in eps_all) / den.sum()) if den is not None and eps_all else float("nan")
+
+    candidates = [n for n in names if n not in learned and n not in NOT_A_BASELINE]
+    best = min(candidates, key=pooled) if candidates and den is not None and eps_all else None
+    out: dict[str, Any] = {"methods": {}, "best_baseline": best, "paired_episodes": len(eps_all),
+                           "clairvoyant": None}
+    if clairvoyant is not None and best is not None:
+        clair_total = float(sum(clairvoyant[ep] for ep in eps_all))
+        out["clairvoyant"] = {"pooled_vs_myopic": clair_total / float(den.sum()),
+                              "room_vs_best_baseline": 1.0 - clair_total / sum(cost[best][ep] for ep in eps_all)}
     for name in names:
         eps = sorted(ep for (m, ep) in by if m == name)
-        lat, ene, vs_oracle, vs_static, ref_ratio, miss = [], [], [], [], [], []
+        lat, ene, vs_static, miss, slo = [], [], [], [], []
         for ep in eps:
             recs = by[(name, ep)]
             decode = [r for r in recs if r["context"] is not None]
             lat.append(float(np.mean([r["latency_s"] for r in recs])))
             ene.append(float(np.mean([r["energy_j"] for r in recs])))
-            cost = sum(r["cost"] for r in recs)
-            if ep in oracle:
-                vs_oracle.append(cost / sum(r["cost"] for r in oracle[ep]))
+            slo.append(float(np.mean([r["slo_violation"] for r in recs])))
             if ep in static:
-                vs_static.append(cost / sum(r["cost"] for r in static[ep]))
-            ref_ratio.append(cost / sum(r["ref_cost"] for r in recs))
+                vs_static.append(cost[name][ep] / static[ep])
             if decode:
                 miss.append(float(np.mean([r["latency_s"] * 1e3 > deadline_ms for r in decode])))
-        entry = {}
-        for key, vals in (("latency_s", lat), ("energy_j", ene), ("cost_vs_oracle", vs_oracle),
-                          ("cost_vs_static", vs_static), ("cost_vs_reference", ref_ratio),
-                          ("deadline_miss", miss)):
+        entry: dict[str, Any] = {}
+        for key, vals in (("latency_s", lat), ("energy_j", ene), ("cost_vs_static", vs_static),
+                          ("deadline_miss", miss), ("slo_violation_share", slo)):
             mean, half = _ci95(vals)
             entry[key] = mean
             entry[key + "_ci95"] = half
+        entry["slo_violations"] = int(sum(r["slo_violation"] for ep in eps for r in by[(name, ep)]))
+        if den is not None and eps_all:
+            num = np.array([cost[name][ep] for ep in eps_all])
+            entry["cost_vs_myopic_pooled"] = pooled(name)
+            entry["cost_vs_myopic_pooled_ci95"] = list(_bootstrap_pooled(num, den, bootstrap, seed))
+            ratio = num / den
+            entry["cost_vs_myopic_mean"], entry["cost_vs_myopic_mean_ci95"] = _ci95(list(ratio))
+            if best is not None and name != best:
+                best_ratio = np.array([cost[best][ep] for ep in eps_all]) / den
+                entry["vs_best_baseline"] = {"baseline": best, **_paired(ratio - best_ratio)}
+            if out["clairvoyant"] is not None:
+                b = sum(cost[best][ep] for ep in eps_all)
+                c = sum(clairvoyant[ep] for ep in eps_all)
+                entry["clairvoyant_gap_closed"] = float((b - num.sum()) / (b - c)) if b - c > 1e-12 else float("nan")
         entry["episodes"] = len(eps)
         entry["fallback_tokens"] = int(sum(r.get("fallback", False) for ep in eps for r in by[(name, ep)]))
         out["methods"][name] = entry
     return out
 
 
+def _fmt(v: float | None, digits: int = 3, scale: float = 1.0) -> str:
+    return "n/a" if v is None or not math.isfinite(v) else f"{v * scale:.{digits}f}"
+
+
 def _agent_markdown(summary: dict[str, Any]) -> str:
     def pm(m, key, scale=1.0, digits=3):
-        v, h = m[key], m[key + "_ci95"]
+        v, h = m.get(key), m.get(key + "_ci95")
         if v is None or not math.isfinite(v):
             return "n/a"
-        return f"{v * scale:.{digits}f} ± {h * scale:.{digits}f}" if math.isfinite(h) else f"{v * scale:.{digits}f}"
+        return f"{v * scale:.{digits}f} ± {h * scale:.{digits}f}" if h is not None and math.isfinite(h) \
+            else f"{v * scale:.{digits}f}"
 
-    lines = [f"## Agents vs DeAOff: {summary['episodes']} held-out episodes, mean ± 95% CI over episodes", "",
-             f"| method | latency per token (ms) | device energy per token (mJ) | cost / DeAOff-oracle | "
-             f"cost / DeAOff-static | decode tokens over {summary['deadline_ms']:g} ms |",
-             "|---|---:|---:|---:|---:|---:|"]
+    best = summary.get("best_baseline")
+    lines = [f"## Agents vs DeAOff and the baselines: {summary['episodes']} held-out episodes", "",
+             f"| method | latency per token (ms) | device energy per token (mJ) | pooled cost / myopic [95% CI] | "
+             f"mean episode ratio ± 95% CI | vs {best or 'best baseline'}: Δ ratio ± CI (Wilcoxon p) | W/T/L | "
+             f"SLO violations | clairvoyant gap closed |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, m in summary["methods"].items():
-        lines.append(f"| {name} | {pm(m, 'latency_s', 1e3, 2)} | {pm(m, 'energy_j', 1e3, 2)} | "
-                     f"{pm(m, 'cost_vs_oracle')} | {pm(m, 'cost_vs_static')} | {pm(m, 'deadline_miss', 100, 1)} % |")
-    lines += ["", "cost = w_T·latency_s + w_E·energy_j summed over the request, divided by the same "
-              "sum for DeAOff-oracle (re-solved every token) or DeAOff-static (planned once) on the same "
-              "episode (same channel, load and outage trajectory).", ""]
+        lo, hi = m.get("cost_vs_myopic_pooled_ci95", [float("nan")] * 2)
+        pooled = f"{_fmt(m.get('cost_vs_myopic_pooled'))} [{_fmt(lo)}, {_fmt(hi)}]"
+        vs = m.get("vs_best_baseline")
+        if vs:
+            d = f"{vs['mean_diff']:+.4f} ± {_fmt(vs['mean_diff_ci95'], 4)} (p = {vs['wilcoxon_p']:.2g})"
+            wtl = f"{vs['wins']}/{vs['ties']}/{vs['losses']}"
+        else:
+            d, wtl = ("(best)" if name == best else "n/a"), "–"
+        gap = _fmt(m.get("clairvoyant_gap_closed"), 3)
+        lines.append(f"| {name} | {pm(m, 'latency_s', 1e3, 2)} | {pm(m, 'energy_j', 1e3, 2)} | {pooled} | "
+                     f"{pm(m, 'cost_vs_myopic_mean')} | {d} | {wtl} | {m['slo_violations']} "
+                     f"({pm(m, 'slo_violation_share', 100, 1)} %) | {gap} |")
+    lines += ["", "cost = the env's scored objective summed over the request; ratios are to the myopic "
+              "optimum (DeAOff re-solved on every token) on the same episode (same channel, load and outage "
+              "trajectory).  Pooled = Σ cost / Σ myopic cost with a seeded percentile bootstrap over episodes; "
+              "Δ ratio = paired per-episode ratio difference to the best non-learned baseline (negative: "
+              "better), W/T/L = episodes won/tied/lost against it.", ""]
+    clair = summary.get("clairvoyant")
+    if clair:
+        lines.append(f"- clairvoyant plan: pooled cost / myopic {clair['pooled_vs_myopic']:.4f}; room below the "
+                     f"best baseline {100 * clair['room_vs_best_baseline']:.2f} %")
     for name, m in summary["methods"].items():
         if m.get("fallback_tokens"):
             lines.append(f"- {name}: {m['fallback_tokens']} token(s) had no plan of its kind and ran on the device")

@@ -7,9 +7,9 @@
 
 1. Prints the model's layer DAG and the cost of the all-device and all-edge placements
    (the cost engine at work).
-2. Trains MaskablePPO on DecoderOffload-v0 for a short budget, with TensorBoard logs.
-3. Benchmarks the agent (its final model) against DeAOff-oracle, DeAOff-static and the
-   heuristics on held-out episodes and prints the table.
+2. Trains MaskablePPO on DecoderOffload-v1 for a short budget, with TensorBoard logs.
+3. Benchmarks the agent (its final model) against the myopic optimum, DeAOff-static and the
+   non-learned baselines on held-out episodes and prints the table.
 
 Every option reaches all three steps through one :class:`MainJob`: --model, --scenario,
 --granularity and --prompt-len are the env config of the DAG print, of training and of
@@ -62,7 +62,7 @@ class MainJob:
     deadline_ms: float = DEFAULT_DEADLINE_MS
     """Per-decode-token latency bound of the evaluation table (ms)."""
     algo: str = "maskable_ppo"
-    env_id: str = "DecoderOffload-v0"
+    env_id: str = "DecoderOffload-v1"
 
     def env(self):
         """The resolved EnvConfig (defaults under the overrides), or CLIError."""

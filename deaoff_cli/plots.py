@@ -19,15 +19,15 @@ GROUP_COLORS: dict[str, tuple[str, ...]] = {
     "heuristics": ("tab:blue", "tab:cyan", "tab:gray", "tab:purple", "tab:brown", "navy", "slategray"),
 }
 FIXED_COLORS: dict[str, str] = {
-    "deaoff": "tab:red", "deaoff-oracle": "tab:red", "deaoff-relaxed": "darkred", "deaoff-static": "tab:orange",
+    "deaoff": "tab:red", "myopic-optimum": "tab:red", "deaoff-relaxed": "darkred", "deaoff-static": "tab:orange",
     "all-device": "tab:blue", "all-edge": "tab:cyan", "random": "tab:gray", "greedy-eft": "tab:purple",
-    "heft": "tab:brown", "neurosurgeon": "navy",
+    "heft": "tab:brown", "neurosurgeon": "navy", "all-edge-free-ends": "teal", "lookahead": "tab:pink",
 }
 """Colours of the methods evaluate.py runs, the same in the static and the agents figures."""
 
 
 def method_group(name: str) -> str:
-    if name.startswith("deaoff"):
+    if name.startswith("deaoff") or name == "myopic-optimum":
         return "DeAOff"
     if name.startswith("agent"):
         return "trained agents"
@@ -112,7 +112,7 @@ def _spread_by_episode(tokens: Sequence[Mapping[str, Any]], methods: set[str]) -
 def widest_episode(tokens: Sequence[Mapping[str, Any]], names: Sequence[str]) -> int | None:
     """The episode where the methods under comparison differ most: the largest
     (max - min) / min of their mean decode-token latency.  Compared are the agents and
-    DeAOff (oracle, static); without two of them, every method but the random policy.
+    DeAOff (the myopic optimum, static); without two of them, every method but the random policy.
     (A heuristic that is always far off, e.g. all-device, would otherwise decide.)"""
     focus = {n for n in names if method_group(n) in ("trained agents", "DeAOff")}
     spread = _spread_by_episode(tokens, focus) if len(focus) >= 2 else {}
@@ -159,7 +159,7 @@ def latency_trace(out: Path, names: Sequence[str], tokens: Sequence[Mapping[str,
     if has_random:
         axes[1].set_ylabel("latency (ms)")
         axes[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    reference = [t for t in recs if t["method"] == "deaoff-oracle"] or [t for t in recs if t["method"] == names[0]]
+    reference = [t for t in recs if t["method"] == "myopic-optimum"] or [t for t in recs if t["method"] == names[0]]
     if reference:
         rates = np.array([t["uplink_mbps"] for t in reference])
         x = [t["token"] for t in reference]

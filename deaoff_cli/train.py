@@ -1,4 +1,4 @@
-"""Train a Stable-Baselines3 agent on DecoderOffload-v0 or DecoderSplit-v0.
+"""Train a Stable-Baselines3 agent on DecoderOffload-v1 or DecoderSplit-v1.
 
     python train.py --algo ppo|dqn|maskable_ppo --env ID --timesteps N --seed S --log-dir DIR
                     [--config YAML] [--env-config YAML_OR_JSON] [--n-envs K]

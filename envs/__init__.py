@@ -1,4 +1,4 @@
-"""The Gymnasium environments ``DecoderOffload-v0`` and ``DecoderSplit-v0`` (registered on
+"""The Gymnasium environments ``DecoderOffload-v1`` and ``DecoderSplit-v1`` (registered on
 import), their rendering and the reward reference.  The physics lives in :mod:`core`.
 
 Action masks: ``gymnasium.make`` wraps the env, and the wrappers do not forward
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-ENV_IDS = ("DecoderOffload-v0", "DecoderSplit-v0")
+ENV_IDS = ("DecoderOffload-v1", "DecoderSplit-v1")
 
 
 def _register() -> None:
     registry = gym.envs.registry
-    if "DecoderOffload-v0" not in registry:
-        gym.register(id="DecoderOffload-v0", entry_point="envs.offload_env:DecoderOffloadEnv")
-    if "DecoderSplit-v0" not in registry:
-        gym.register(id="DecoderSplit-v0", entry_point="envs.offload_env:DecoderSplitEnv")
+    if "DecoderOffload-v1" not in registry:
+        gym.register(id="DecoderOffload-v1", entry_point="envs.offload_env:DecoderOffloadEnv")
+    if "DecoderSplit-v1" not in registry:
+        gym.register(id="DecoderSplit-v1", entry_point="envs.offload_env:DecoderSplitEnv")
 
 
 _register()

@@ -5,19 +5,25 @@ The environments build their observations from an :class:`ObservationLayout` (th
 extractor (:mod:`agents.features`) reads the same object to find the per-location
 columns, instead of restating the layout by shape.
 
-Keys (K = 1 + number of servers; every entry in [0, 1]):
+Keys (K = 1 + ``max_servers``, room for absent servers: the scenario's locations come first,
+the rest are zero rows with ``present`` = 0, always masked; every entry in [0, 1]):
 
-* ``node`` (DecoderOffload-v0 only): :data:`NODE_FEATURES`.
-* ``inputs`` (DecoderOffload-v0 only): share of the node's input bytes already at each
+* ``node`` (DecoderOffload-v1 only): :data:`NODE_FEATURES`.
+* ``inputs`` (DecoderOffload-v1 only): share of the node's input bytes already at each
   location (K), its existing KV cache at each location (K one-hot), "no KV cache" (1).
 * ``locations``: one row per location, columns :data:`OFFLOAD_LOCATION_FEATURES` or
   :data:`SPLIT_LOCATION_FEATURES`.
 * ``system``: share of all existing KV bytes per location (K), "no KV" share (1), server
   load ρ per location (K, device 0).
 * ``progress``: :data:`PROGRESS_FEATURES`.
+
+No entry is a solver output or is scaled by one: times and energies use the fixed
+logarithmic scales :func:`log_time` and :func:`log_energy`, so a deployed policy needs
+no solver.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Mapping
@@ -29,10 +35,33 @@ from core.dag import KINDS  # the node kinds, in the order of the ``node`` one-h
 
 NODE_FEATURES = tuple(f"kind_{k}" for k in KINDS) + (
     "log_flops", "log_out_bytes", "log_weight_bytes", "log_kv_bytes", "index", "layer")
-OFFLOAD_LOCATION_FEATURES = ("up", "log_uplink_bps", "log_flops_left", "free_memory",
+OFFLOAD_LOCATION_FEATURES = ("present", "up", "log_uplink_bps", "log_flops_left", "free_memory",
                              "busy_for", "est_finish", "est_energy")
-SPLIT_LOCATION_FEATURES = ("up", "log_uplink_bps", "log_flops_left", "free_memory_model")
-PROGRESS_FEATURES = ("token", "is_prefill", "context", "episode_cost_ratio")
+SPLIT_LOCATION_FEATURES = ("present", "up", "log_uplink_bps", "log_flops_left", "free_memory_model")
+PROGRESS_FEATURES = ("token", "is_prefill", "context")
+
+TIME_UNIT_S = 1e-4
+"""``log_time``: seconds in units of 0.1 ms, over 5 decades (0.1 ms .. 10 s)."""
+TIME_DECADES = 5.0
+ENERGY_UNIT_J = 1e-5
+"""``log_energy``: joules in units of 10 µJ, over 6 decades (10 µJ .. 10 J)."""
+ENERGY_DECADES = 6.0
+
+
+def log_time(seconds: float) -> float:
+    """A duration as a state-independent feature: log10(1 + s / 0.1 ms) / 5, clipped to [0, 1]."""
+    if seconds <= 0.0:
+        return 0.0
+    v = math.log10(1.0 + seconds / TIME_UNIT_S) / TIME_DECADES
+    return v if v < 1.0 else 1.0
+
+
+def log_energy(joules: float) -> float:
+    """An energy as a state-independent feature: log10(1 + J / 10 µJ) / 6, clipped to [0, 1]."""
+    if joules <= 0.0:
+        return 0.0
+    v = math.log10(1.0 + joules / ENERGY_UNIT_J) / ENERGY_DECADES
+    return v if v < 1.0 else 1.0
 
 # the vector keys made of parts; a part marked True has one entry per location (K), else 1
 VECTOR_PARTS: dict[str, tuple[tuple[str, bool], ...]] = {
@@ -47,7 +76,7 @@ class ObservationLayout:
 
     num_locations: int
     per_node: bool
-    """True for DecoderOffload-v0 (keys ``node`` and ``inputs``), False for DecoderSplit-v0."""
+    """True for DecoderOffload-v1 (keys ``node`` and ``inputs``), False for DecoderSplit-v1."""
 
     def __post_init__(self) -> None:
         if not (isinstance(self.num_locations, int) and self.num_locations >= 2):

@@ -12,15 +12,15 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from core.cost import (DEVICE, Result, Simulator, evaluate, fallback_location, feasible_locations, split_fits,
-                       weighted_cost)
+from core.cost import DEVICE, Result, Simulator, evaluate, fallback_location, feasible_locations, split_fits
 from core.dynamics import DynamicsConfig, MECProcess
 from core.instance import Instance, Placement
 from core.models import load_model_spec
 from core.system import load_scenario, make_snapshot
 from core.tokens import TokenModel
 
-from .observation import KINDS, NODE_FEATURES, ObservationLayout
+from .objective import OBJECTIVES, slo_violated, token_cost
+from .observation import KINDS, NODE_FEATURES, ObservationLayout, log_energy, log_time
 
 
 @dataclass
@@ -42,36 +42,65 @@ class EnvConfig:
     """Whether the prefill is the episode's first token (else the prompt's caches start on the device)."""
     weight_dtype: str = "fp16"
     act_dtype: str = "fp16"
+    objective: str = "weighted"
+    """What the environment scores (:mod:`envs.objective`): ``weighted`` (C = w_T·T + w_E·E
+    per token) or ``slo`` (device energy per token, plus ``slo_penalty_j`` for a token over
+    its latency target)."""
     latency_weight: float = 1.0
-    """w_T in the cost C = w_T·latency_s + w_E·energy_j (per second)."""
+    """w_T in the cost C = w_T·latency_s + w_E·energy_j (per second; ``weighted``)."""
     energy_weight: float = 1.0
-    """w_E (per joule)."""
+    """w_E (per joule; ``weighted``)."""
+    ttft_target_s: float = 0.2
+    """``slo``: time-to-first-token target of the prefill (s); GuideLLM README's chat example."""
+    tpot_target_s: float = 0.05
+    """``slo``: time-per-output-token target of each decode token (s); GuideLLM README's example."""
+    slo_penalty_j: float = 1.0
+    """``slo``: cost of one token over its target, in joules of device energy."""
     reference_mode: str = "exact"
-    """DeAOff mode for the reward reference: ``exact`` or ``relaxed``."""
+    """DeAOff mode of the reset plan (the reward's scale) and the myopic optimum: ``exact`` or ``relaxed``."""
     reference_slack: float = 0.10
-    """Phase-2 latency slack of the reference."""
+    """Phase-2 latency slack of DeAOff when it has no weighted-sum mode (older solvers)."""
     reference_levels: bool = True
-    """The reference may lower DVFS / transmit power (the agent always uses the highest)."""
+    """DeAOff may lower DVFS / transmit power (the agent always uses the highest)."""
+    report_myopic: bool = False
+    """Solve every token's myopic optimum (DeAOff on the token as it stands, the scored
+    objective) and report it in ``info["myopic_cost"]`` (slower: one solve per token)."""
     invalid_action_penalty: float = 0.1
     """Subtracted from the reward when a masked action arrives."""
     reference_cache_size: int = 4096
-    """Reference solutions kept (keyed by the exact instance)."""
+    """DeAOff solutions kept (keyed by the exact instance)."""
+    scenario_pool: list[str] = field(default_factory=list)
+    """Training on randomised worlds: when non-empty, every reset draws one of these
+    scenarios (presets or YAML paths) uniformly from the env's seeded generator instead of
+    ``scenario`` (servers 1..max_servers, their distances, bandwidths, loads, hardware)."""
+    max_servers: int = 4
+    """Servers the observation and action spaces have room for (the scenario may have 1 ..
+    max_servers): absent servers are zero rows with presence 0 and always masked, so one
+    policy runs on every scenario with up to this many servers."""
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
     """Which dynamics are on (see core.dynamics.DynamicsConfig)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.dynamics, Mapping):
             self.dynamics = DynamicsConfig.from_dict(self.dynamics)
+        if isinstance(self.max_servers, bool) or not isinstance(self.max_servers, int) or self.max_servers < 1:
+            raise ValueError(f"config.max_servers must be an integer >= 1, got {self.max_servers!r}")
         for key in ("prompt_len", "new_tokens"):
             v = getattr(self, key)
             if not isinstance(v, int) or v < (1 if key == "prompt_len" else 0):
                 raise ValueError(f"config.{key} must be an integer >= {1 if key == 'prompt_len' else 0}, got {v!r}")
-        for key in ("latency_weight", "energy_weight", "invalid_action_penalty", "reference_slack"):
+        for key in ("latency_weight", "energy_weight", "invalid_action_penalty", "reference_slack", "slo_penalty_j"):
             v = getattr(self, key)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"config.{key} must be finite and >= 0, got {v!r}")
         if self.latency_weight + self.energy_weight <= 0:
             raise ValueError("config: latency_weight + energy_weight must be > 0")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"config.objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        for key in ("ttft_target_s", "tpot_target_s"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"config.{key} must be a finite number > 0, got {v!r}")
         if self.reference_mode not in ("exact", "relaxed"):
             raise ValueError(f"config.reference_mode must be 'exact' or 'relaxed', got {self.reference_mode!r}")
         if self.granularity not in ("block", "sublayer", "head"):
@@ -114,39 +143,66 @@ class _OffloadBase(gym.Env):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.render_mode = render_mode
         self.spec_model = load_model_spec(cfg.model)
-        self.scenario = load_scenario(cfg.scenario)
         if self.spec_model.max_positions and cfg.prompt_len + cfg.new_tokens > self.spec_model.max_positions:
             raise ValueError(f"prompt_len + new_tokens = {cfg.prompt_len + cfg.new_tokens} exceeds "
                              f"{cfg.model}'s {self.spec_model.max_positions} positions")
-        self.tokens = TokenModel(self.spec_model, cfg.granularity, cfg.prompt_len, make_snapshot(self.scenario),
-                                 cfg.weight_dtype, cfg.act_dtype)
-        self.process = MECProcess(self.scenario, cfg.dynamics)
-        self.num_locations = 1 + self.scenario.num_servers
-        self.num_nodes = self.tokens.num_nodes
-        full = self.tokens.instance(cfg.prompt_len + cfg.new_tokens, make_snapshot(self.scenario),
-                                    [-1] * self.num_nodes)
-        self._model_bytes = sum(full.mem_need)
-        if ((cfg.dynamics.outages or cfg.dynamics.mobility_model == "path")
-                and self._model_bytes > self.scenario.device.mem_capacity_bytes):
-            raise ValueError(f"outages or path mobility are on but {cfg.model} ({self._model_bytes / 1e9:.2f} GB with its cache) "
-                             f"does not fit the device ({self.scenario.device.mem_capacity_bytes / 1e9:.2f} GB): "
-                             "a token could have nowhere to run")
+        self.max_locations = 1 + cfg.max_servers
+        """Locations of the observation and action spaces (the real ones first, then padding)."""
+        if not isinstance(cfg.scenario_pool, (list, tuple)) or not all(isinstance(x, str) for x in cfg.scenario_pool):
+            raise ValueError(f"config.scenario_pool must be a list of scenario names or paths, got {cfg.scenario_pool!r}")
+        self._worlds = [self._make_world(name) for name in (cfg.scenario_pool or [cfg.scenario])]
+        self._use_world(0)
+        if len({w["num_nodes"] for w in self._worlds}) != 1:
+            raise ValueError("config.scenario_pool: the model's DAG has a different node count in some scenario")
         self._reference_fn = reference_fn
         self._ref_cache: OrderedDict[tuple, tuple[Placement, Result]] = OrderedDict()
         self.ref_solves = 0
         self.ref_time_s = 0.0
         self.inst: Instance | None = None
 
+    def _make_world(self, name: str) -> dict[str, Any]:
+        """One scenario's token builder, random process and checks."""
+        cfg = self.config
+        scenario = load_scenario(name)
+        if scenario.num_servers > cfg.max_servers:
+            raise ValueError(f"scenario {name!r} has {scenario.num_servers} servers, more than "
+                             f"config.max_servers = {cfg.max_servers}")
+        tokens = TokenModel(self.spec_model, cfg.granularity, cfg.prompt_len, make_snapshot(scenario),
+                            cfg.weight_dtype, cfg.act_dtype)
+        full = tokens.instance(cfg.prompt_len + cfg.new_tokens, make_snapshot(scenario), [-1] * tokens.num_nodes)
+        model_bytes = sum(full.mem_need)
+        if ((cfg.dynamics.outages or cfg.dynamics.mobility_model == "path")
+                and model_bytes > scenario.device.mem_capacity_bytes):
+            raise ValueError(f"outages or path mobility are on but {cfg.model} ({model_bytes / 1e9:.2f} GB with its cache) "
+                             f"does not fit the device of {name!r} ({scenario.device.mem_capacity_bytes / 1e9:.2f} GB): "
+                             "a token could have nowhere to run")
+        return {"scenario": scenario, "tokens": tokens, "process": MECProcess(scenario, cfg.dynamics),
+                "num_locations": 1 + scenario.num_servers, "num_nodes": tokens.num_nodes, "model_bytes": model_bytes}
+
+    def _use_world(self, i: int) -> None:
+        w = self._worlds[i]
+        self.world = i
+        self.scenario, self.tokens, self.process = w["scenario"], w["tokens"], w["process"]
+        self.num_locations, self.num_nodes, self._model_bytes = w["num_locations"], w["num_nodes"], w["model_bytes"]
+        self._world_changed()
+
+    def _world_changed(self) -> None:
+        pass
+
     # ------------------------------------------------------------------ request state
     def _reset_request(self) -> None:
         cfg = self.config
+        if len(self._worlds) > 1:  # a randomised world: drawn from the seeded generator
+            self._use_world(int(self.np_random.integers(len(self._worlds))))
         self.process.reset(self.np_random)
         self.kv_loc = [-1] * self.num_nodes
         self.lost = [False] * self.num_nodes
         self.token = 0
         self.num_tokens = cfg.new_tokens + (1 if cfg.include_prefill else 0)
         self.episode_cost = 0.0
-        self.episode_ref_cost = 0.0
+        self.episode_violations = 0
+        self.snapshots = []
+        self.scale = 0.0
         if not cfg.include_prefill:  # the prompt's caches start on the device
             self.kv_loc = [DEVICE if kv > 0 else -1 for kv in self.tokens.kv_per_token]
         self.last_result: Result | None = None
@@ -163,19 +219,79 @@ class _OffloadBase(gym.Env):
 
     def _build_token(self) -> None:
         self.snapshot = self.process.snapshot()
+        self.snapshots.append(self.snapshot)  # the episode's recorded future, for the clairvoyant yardstick
         self.inst = self.tokens.instance(self.context, self.snapshot, self.kv_loc, self.lost)
-        self.ref_placement, self.ref = self._reference(self.inst)
-        self.ref_cost = self.cost(self.ref)
+        self._myopic: tuple[Placement, Result] | None = None
+        if self.token == 0:
+            self.scale = self._reset_scale()
 
-    def cost(self, res: Result) -> float:
-        """C = w_T·latency_s + w_E·energy_j."""
-        return weighted_cost(res.makespan_s, res.energy_j, w_time_per_s=self.config.latency_weight,
-                             w_energy_per_j=self.config.energy_weight)
+    def token_cost(self, makespan_s: float, energy_j: float, prefill: bool) -> float:
+        """The scored objective's cost of one token (:func:`envs.objective.token_cost`)."""
+        cfg = self.config
+        return token_cost(cfg.objective, makespan_s, energy_j, prefill=prefill, w_time_per_s=cfg.latency_weight,
+                          w_energy_per_j=cfg.energy_weight, ttft_target_s=cfg.ttft_target_s,
+                          tpot_target_s=cfg.tpot_target_s, slo_penalty_j=cfg.slo_penalty_j)
 
-    def _reference(self, inst: Instance) -> tuple[Placement, Result]:
-        key = (tuple(inst.flops), tuple(inst.kv_loc), tuple(inst.kv_move_bytes),
+    def cost(self, res: Result, prefill: bool | None = None) -> float:
+        """The scored objective's cost of a result of the current token (or of ``prefill``)."""
+        return self.token_cost(res.makespan_s, res.energy_j, self.context is None if prefill is None else prefill)
+
+    def _deadline_s(self, context: int | None) -> float:
+        return self.config.ttft_target_s if context is None else self.config.tpot_target_s
+
+    def _reset_scale(self) -> float:
+        """The reward's scale, fixed at reset: the cost of DeAOff's plan for the whole request
+        made at reset under the conditions known then (the reset snapshot, frozen): DeAOff
+        plans the first token, then the first decode token with the caches where that plan
+        left them, and the decode plan is kept for every later token (under frozen
+        conditions it stays feasible and moves no cache).  Every token is priced by the
+        engine at its own context.  It depends on the seed only, never on the agent."""
+        cfg = self.config
+        snap, inst = self.snapshot, self.inst
+        prefill = self.context is None
+        plan, res = self._reference(inst, prefill)
+        total = self.token_cost(res.makespan_s, res.energy_j, prefill)
+        kv = list(inst.kv_loc)
+        for i, kvb in enumerate(self.tokens.kv_per_token):
+            if kvb > 0:
+                kv[i] = plan.loc[i]
+        decode_plan = None if prefill else plan
+        for t in range(1, self.num_tokens):
+            ctx = cfg.prompt_len + t + (0 if cfg.include_prefill else 1)
+            d_inst = self.tokens.instance(ctx, snap, kv, [False] * self.num_nodes)
+            if decode_plan is None:
+                decode_plan, res = self._reference(d_inst, False)
+                for i, kvb in enumerate(self.tokens.kv_per_token):
+                    if kvb > 0:
+                        kv[i] = decode_plan.loc[i]
+            else:
+                res = evaluate(d_inst, decode_plan, record=False)
+            total += self.token_cost(res.makespan_s, res.energy_j, False)
+        if not (total > 0 and math.isfinite(total)):
+            raise RuntimeError(f"the reset plan's episode cost is {total!r}: the reward needs a positive scale")
+        return total
+
+    @property
+    def myopic(self) -> tuple[Placement, Result]:
+        """The myopic optimum of the current token: DeAOff on the token as it stands (the
+        present conditions, migrations from the present caches), for the scored objective.
+        A baseline, never the reward's scale; solved on first use."""
+        if self.inst is None or self.token >= self.num_tokens:
+            raise RuntimeError("myopic needs a reset() environment with tokens left")
+        if self._myopic is None:
+            self._myopic = self._reference(self.inst, self.context is None)
+        return self._myopic
+
+    @property
+    def myopic_placement(self) -> Placement:
+        return self.myopic[0]
+
+    def _reference(self, inst: Instance, prefill: bool) -> tuple[Placement, Result]:
+        """DeAOff's plan of one token for the scored objective (or ``reference_fn``'s), cached."""
+        key = (self.world, prefill, tuple(inst.flops), tuple(inst.kv_loc), tuple(inst.kv_move_bytes),
                tuple(map(tuple, inst.up_bps)), tuple(inst.down_bps), tuple(inst.system.server_flops_per_s),
-               tuple(inst.system.server_up))
+               tuple(inst.system.server_up),
+               tuple(inst.system.device.freqs_hz), inst.system.device.mem_bw_bytes_per_s)
         hit = self._ref_cache.get(key)
         if hit is not None:
             self._ref_cache.move_to_end(key)
@@ -187,7 +303,11 @@ class _OffloadBase(gym.Env):
             res = (placement, evaluate(inst, placement, record=False))  # the engine has the last word
         else:  # DeAOff's answer carries the engine's evaluation of its plan already
             from .reference import deaoff_reference_result
-            res = deaoff_reference_result(inst, mode=cfg.reference_mode, slack=cfg.reference_slack,
+            res = deaoff_reference_result(inst, objective=cfg.objective, w_time_per_s=cfg.latency_weight,
+                                          w_energy_per_j=cfg.energy_weight,
+                                          deadline_s=self._deadline_s(None if prefill else 1),
+                                          slo_penalty_j=cfg.slo_penalty_j,
+                                          mode=cfg.reference_mode, slack=cfg.reference_slack,
                                           levels=cfg.reference_levels)
         self.ref_solves += 1
         self.ref_time_s += time.perf_counter() - t0
@@ -203,13 +323,21 @@ class _OffloadBase(gym.Env):
         loc = placement.loc
         # the agent's masks guarantee a valid placement; outside plans are checked
         res = evaluate(inst, placement, record=self.render_mode is not None, check=check)
-        c = self.cost(res)
+        prefill = self.context is None
+        c = self.cost(res, prefill)
+        cfg = self.config
+        violated = slo_violated(res.makespan_s, prefill=prefill, ttft_target_s=cfg.ttft_target_s,
+                                tpot_target_s=cfg.tpot_target_s)
         info = {"token": self.token, "context": self.context, "latency_s": res.makespan_s,
-                "energy_j": res.energy_j, "ref_latency_s": self.ref.makespan_s,
-                "ref_energy_j": self.ref.energy_j, "cost": c, "ref_cost": self.ref_cost,
-                "cost_ratio": c / self.ref_cost, "placement": list(loc)}
+                "energy_j": res.energy_j, "cost": c, "slo_violation": violated, "scale": self.scale,
+                "cost_ratio": c * self.num_tokens / self.scale,
+                "placement": list(loc)}
+        if cfg.report_myopic:
+            _, mres = self.myopic
+            info.update({"myopic_cost": self.cost(mres, prefill), "myopic_latency_s": mres.makespan_s,
+                         "myopic_energy_j": mres.energy_j})
         self.episode_cost += c
-        self.episode_ref_cost += self.ref_cost
+        self.episode_violations += int(violated)
         self.last_result = res
         self._last_inst = inst
         self.last_placement = placement  # with last_token_info: what render() shows once the token is done
@@ -246,21 +374,22 @@ class _OffloadBase(gym.Env):
 
     # ------------------------------------------------------------------ shared obs parts
     def _location_features(self) -> np.ndarray:
-        """Per location: up, uplink rate, throughput left, free memory (before this token)."""
+        """Per location (padded to max_locations): present, up, uplink rate, throughput left,
+        free memory (before this token)."""
         s = self.snapshot
-        out = np.zeros((self.num_locations, 4), dtype=np.float32)
+        out = np.zeros((self.max_locations, 5), dtype=np.float32)
         d = s.device
-        out[0] = (1.0, 1.0, _log_scale(d.freqs_hz[-1] * d.flops_per_cycle, 16.0),
+        out[0] = (1.0, 1.0, 1.0, _log_scale(d.freqs_hz[-1] * d.flops_per_cycle, 16.0),
                   _unit(1.0 - self._model_bytes / max(d.mem_capacity_bytes, 1.0)))
         for k in range(1, self.num_locations):
-            out[k] = (float(s.server_up[k - 1]), _log_scale(s.uplink_bps[k - 1][-1], 10.0),
+            out[k] = (1.0, float(s.server_up[k - 1]), _log_scale(s.uplink_bps[k - 1][-1], 10.0),
                       _log_scale(s.server_flops_per_s[k - 1], 16.0),
                       _unit(1.0 - self._model_bytes / max(s.mem_capacity_bytes[k], 1.0)))
         return out
 
     def _kv_share(self) -> np.ndarray:
         """Fraction of the existing KV bytes at each location (last entry: none yet)."""
-        share = np.zeros(self.num_locations + 1, dtype=np.float32)
+        share = np.zeros(self.max_locations + 1, dtype=np.float32)
         for i, kv in enumerate(self.tokens.kv_per_token):
             if kv > 0:
                 share[self.kv_loc[i]] += kv  # -1 lands on the last entry
@@ -271,14 +400,23 @@ class _OffloadBase(gym.Env):
             share[-1] = 1.0
         return share
 
+    def _loads(self) -> np.ndarray:
+        """Server load ρ per location, padded (device and absent servers 0)."""
+        out = np.zeros(self.max_locations, dtype=np.float32)
+        out[1:self.num_locations] = self.snapshot.server_load
+        return out
+
     def _progress(self) -> np.ndarray:
         cfg = self.config
         ctx = self.context or cfg.prompt_len
         return np.array([self.token / max(self.num_tokens, 1), float(self.context is None),
-                         ctx / (cfg.prompt_len + cfg.new_tokens + 1),
-                         _unit(self.episode_cost / max(self.episode_ref_cost, 1e-12) / 4.0)
-                         if self.episode_ref_cost > 0 else 0.25],
-                        dtype=np.float32)
+                         ctx / (cfg.prompt_len + cfg.new_tokens + 1)], dtype=np.float32)
+
+    def _episode_end_info(self) -> dict[str, Any]:
+        """What the last step's info adds: the episode's true cost and its ratio to the scale."""
+        return {"episode_cost": self.episode_cost, "episode_scale": self.scale,
+                "episode_cost_ratio": self.episode_cost / self.scale,
+                "episode_slo_violations": self.episode_violations}
 
     def render(self):
         if self.render_mode is None:
@@ -304,7 +442,8 @@ class DecoderOffloadEnv(_OffloadBase):
     once, by the cost engine).  Latency and energy come from ``core.cost``.
 
     ## Action Space
-    ``Discrete(K)``, K = 1 + number of servers: 0 = device, k = edge server k.  The
+    ``Discrete(K)``, K = 1 + ``max_servers``: 0 = device, k = edge server k (servers the
+    scenario does not have are always masked).  The
     device runs at its highest DVFS level and uploads at its highest power level.
     ``action_masks()`` marks locations that are down or lack memory (weights + KV of the
     nodes already placed this token plus this node), with the solver's feasibility helper.
@@ -319,27 +458,37 @@ class DecoderOffloadEnv(_OffloadBase):
 
     ## Observation Space
     A ``Dict`` of float32 Boxes, every entry in [0, 1]; the shape depends on K only,
-    not on the model's depth.  log(x) means log10(1+x) divided by the stated decades.
+    not on the model's depth nor the scenario's server count.  log(x) means log10(1+x) divided by the stated decades.
 
     | Key | Shape | Min | Max | Unit |
     |-----|-------|-----|-----|------|
     | node | (14,) | 0 | 1 | kind one-hot (embed, block, attn, heads, o_proj, add, mlp, head); log FLOPs /16; log output bytes /10; log weight bytes /12; log KV bytes /12; index / N; layer / L |
     | inputs | (2K+1,) | 0 | 1 | share of this node's input bytes already at each location (K); where its existing KV cache lives (K one-hot + "none") |
-    | locations | (K, 7) | 0 | 1 | up; log uplink bit/s /10 (device 1); log FLOP/s left /16; free memory share this token; processor busy-for after the node's latest input / T_ref (clipped); the engine's probe of placing the node there at the highest levels (``Simulator.probe``): its finish after its latest input / T_ref (clipped), the device energy it adds / E_ref (clipped) |
+    | locations | (K, 8) | 0 | 1 | present (0: a padding row, all zeros); up; log uplink bit/s /10 (device 1); log FLOP/s left /16; free memory share this token; processor busy-for after the node's latest input (log time); the engine's probe of placing the node there at the highest levels (``Simulator.probe``): its finish after its latest input (log time), the device energy it adds (log energy) |
     | system | (2K+1,) | 0 | 1 | share of all existing KV bytes per location (K + "none"); server load ρ per location (device 0) |
-    | progress | (4,) | 0 | 1 | token / tokens; is prefill; context / max context; episode cost / reference cost / 4 (clipped) |
+    | progress | (3,) | 0 | 1 | token / tokens; is prefill; context / max context |
 
-    T_ref and E_ref are the reference's latency and energy for the current token.  Keys,
+    log time = log10(1 + t / 0.1 ms) / 5 and log energy = log10(1 + E / 10 µJ) / 6, both
+    clipped (:func:`envs.observation.log_time`, :func:`~envs.observation.log_energy`):
+    fixed scales, so no entry is a solver output.  Keys,
     shapes and column names: ``env.unwrapped.layout`` (:class:`envs.observation.ObservationLayout`).
 
     ## Rewards
-    With C = w_T·latency_s + w_E·energy_j and the token's DeAOff reference C_ref (its
-    plan under the present conditions, paying migrations from the present caches):
-    each step gives ``-(C_partial(after) - C_partial(before)) / C_ref``, where C_partial
-    is the engine's running cost of the nodes placed so far; the step that completes a
-    token replaces C_partial by the engine's exact cost and adds +1.  A token's rewards
-    therefore sum to ``1 - C_agent / C_ref``: 0 means as good as DeAOff, positive better.
-    ``info["rewards"]`` has the parts ``cost``, ``completion`` and ``invalid``.
+    The scored objective (``objective``, :mod:`envs.objective`) gives each token a cost
+    C_t: ``weighted``, C_t = w_T·latency_s + w_E·energy_j; ``slo``, C_t = energy_j +
+    ``slo_penalty_j`` when the token misses its target (TTFT for the prefill, TPOT for
+    decode).  S is a scale fixed at reset: the cost of DeAOff's plan for the whole request,
+    made at reset under the conditions known then (``info["scale"]``); it depends on the
+    seed only, never on the agent's state.  Each step gives
+    ``-(C_partial(after) - C_partial(before)) / S``, where C_partial is the engine's running
+    cost of the token's nodes placed so far (``slo``: their energy); the step that completes
+    a token replaces C_partial by the token's exact cost C_t and adds ``1 / tokens``.  The
+    return is therefore ``1 - Σ_t C_t / S`` (plus invalid-action penalties): it orders
+    policies exactly as their true episode costs, a decision that makes later tokens
+    expensive is charged for them, and 0 means as good as the plan made at reset.
+    ``info["rewards"]`` has the parts ``cost``, ``completion`` and ``invalid``.  The
+    per-token myopic optimum (DeAOff on each token as it stands) is a baseline, reported as
+    ``info["myopic_cost"]`` with ``report_myopic``.
 
     ## Starting State
     Prefill token, node 0; fading, shadowing drawn from the seeded generator; loads at
@@ -353,21 +502,32 @@ class DecoderOffloadEnv(_OffloadBase):
     ## Arguments
     | Argument | Default | Meaning |
     |----------|---------|---------|
-    | config | EnvConfig() | dict or EnvConfig: model, granularity, scenario, prompt_len, new_tokens, weights, reference, dynamics |
+    | config | EnvConfig() | dict or EnvConfig: model, granularity, scenario (or scenario_pool), max_servers, prompt_len, new_tokens, objective and its weights / SLO targets, reference, dynamics |
     | render_mode | None | "ansi" (placement table) or "rgb_array" (Gantt of the last token) |
 
     ## Version History
+    * v1: reward = the episode's true cost under ``objective`` (``weighted`` or ``slo``) over
+      a scale fixed at reset (was: each token against DeAOff re-solved from the agent's
+      own state); observation without solver outputs (fixed log scales; ``progress`` lost
+      its episode-cost-ratio entry); spaces padded to ``max_servers`` (a ``present``
+      column per location, absent servers masked); ``scenario_pool`` draws a world per reset.
     * v0: initial version.
     """
 
     def __init__(self, config: Mapping[str, Any] | EnvConfig | None = None, render_mode: str | None = None,
                  reference_fn: Callable[[Instance], Placement] | None = None) -> None:
         super().__init__(config, render_mode, reference_fn)
-        k = self.num_locations
+        k = self.max_locations
         self.action_space = spaces.Discrete(k)
-        self.layout = ObservationLayout(k, per_node=True)
+        self.layout = ObservationLayout(k, per_node=True)  # k = max_locations: room for absent servers
         self.observation_space = self.layout.space()
         self._kv_here = self.layout.offset("inputs", "kv_here")
+        self._world_changed()
+
+    def _world_changed(self) -> None:
+        """The node rows of the current world's priority order."""
+        if not hasattr(self, "layout"):
+            return  # called by the base __init__ before the layout exists; __init__ calls it again
         num_layers = self.spec_model.num_layers
         tm = self.tokens
         col = NODE_FEATURES.index
@@ -407,7 +567,7 @@ class DecoderOffloadEnv(_OffloadBase):
         i = self.node
         mask = self._mask
         a = int(action)
-        invalid = not (0 <= a < self.num_locations and mask[a])
+        invalid = not (0 <= a < self.max_locations and mask[a])
         if invalid:
             a = fallback_location(inst, i, self.used)
         self.sim.place(i, a, self._vmax, self._qmax)
@@ -418,21 +578,21 @@ class DecoderOffloadEnv(_OffloadBase):
         terminated = False
         if i + 1 < self.num_nodes:
             t, e = self.sim.partial_cost()
-            c = weighted_cost(t, e, w_time_per_s=self.config.latency_weight,
-                              w_energy_per_j=self.config.energy_weight)
-            rewards["cost"] = -(c - self.partial_cost) / self.ref_cost
+            # the running cost of the nodes placed so far (``slo``: its energy; the penalty,
+            # if any, arrives with the token's exact latency on its last step)
+            c = self.token_cost(t, e, self.context is None) if self.config.objective == "weighted" else e
+            rewards["cost"] = -(c - self.partial_cost) / self.scale
             self.partial_cost = c
             self.node = i + 1
         else:
-            ref_cost = self.ref_cost
             res, tok = self._finish_token(Placement(self.loc))
-            rewards["cost"] = -(tok["cost"] - self.partial_cost) / ref_cost
-            rewards["completion"] = 1.0
+            rewards["cost"] = -(tok["cost"] - self.partial_cost) / self.scale
+            rewards["completion"] = 1.0 / self.num_tokens
             info.update(tok)
             info["token_done"] = True
             if self.token >= self.num_tokens:
                 terminated = True
-                info["episode_cost_ratio"] = self.episode_cost / self.episode_ref_cost
+                info.update(self._episode_end_info())
             else:
                 self._start_token()
         info["rewards"] = rewards
@@ -443,19 +603,20 @@ class DecoderOffloadEnv(_OffloadBase):
 
     # ------------------------------------------------------------------ observation
     def _terminal_obs(self) -> dict[str, np.ndarray]:
-        self._mask = [True] * self.num_locations
+        self._mask = [True] * self.max_locations
         return {key: np.zeros(space.shape, dtype=np.float32) for key, space in self.observation_space.spaces.items()}
 
     def _obs(self) -> dict[str, np.ndarray]:
         """Built as one flat list and one float32 array; the Dict entries are views of it
         (a fresh array every step, so observations a caller keeps are never overwritten)."""
         inst, sim, i = self.inst, self.sim, self.node
-        k_all = self.num_locations
+        k_all = self.num_locations  # real locations; the spaces have k_pad
+        k_pad = self.max_locations
         out_bytes = inst.out_bytes
         flat = list(self._node_rows[i])  # node
 
         # where this node's inputs already are, and its cache
-        share = [0.0] * (2 * k_all + 1)  # the layout's "inputs" parts
+        share = [0.0] * (2 * k_pad + 1)  # the layout's "inputs" parts
         preds = inst.preds[i]
         now = 0.0
         if preds:
@@ -476,12 +637,11 @@ class DecoderOffloadEnv(_OffloadBase):
         else:
             share[DEVICE] = 1.0
         kvl = inst.kv_loc[i]
-        share[self._kv_here + (kvl if kvl >= 0 else k_all)] = 1.0
+        share[self._kv_here + (kvl if kvl >= 0 else k_pad)] = 1.0
         flat += share
 
         # per location: static part, then free memory, busy-for, and the engine's probe of
         # placing the node there (its finish after its latest input, the device energy it adds)
-        inv_t, inv_e = self._inv_t_ref, self._inv_e_ref
         cap = inst.system.mem_capacity_bytes
         need = inst.mem_need[i]
         used = self.used
@@ -499,27 +659,20 @@ class DecoderOffloadEnv(_OffloadBase):
                 flat += (mem, 1.0, 1.0, 1.0)
                 continue
             probe = sim.probe(i, k, v, q)
-            busy = (free[k] - now) * inv_t
-            fin = (probe.finish_s - now_abs) * inv_t
-            en = probe.energy_j * inv_e
-            flat += (mem, 0.0 if busy < 0.0 else (1.0 if busy > 1.0 else busy),
-                     0.0 if fin < 0.0 else (1.0 if fin > 1.0 else fin), 1.0 if en > 1.0 else en)
+            flat += (mem, log_time(free[k] - now), log_time(probe.finish_s - now_abs), log_energy(probe.energy_j))
+        if k_pad > k_all:  # absent servers: zero rows (presence 0), never allowed
+            flat += self._pad_rows
+            mask = mask + [False] * (k_pad - k_all)
         flat += self._system_row
         flat += self._progress_row
-        if self.episode_ref_cost > 0:
-            r = self.episode_cost / self.episode_ref_cost / 4.0
-            flat[-1] = r if r < 1.0 else 1.0
-        else:
-            flat[-1] = 0.25
         self._mask = mask
         return self.layout.unflatten(np.array(flat, dtype=np.float32))
 
     def _build_token(self) -> None:
         super()._build_token()
         inst = self.inst
-        self._loc_static_rows = [list(map(float, row[:3])) for row in self._location_features()]
-        self._inv_t_ref = 1.0 / (self.ref.makespan_s if self.ref.makespan_s > 1e-12 else 1e-12)
-        self._inv_e_ref = 1.0 / (self.ref.energy_j if self.ref.energy_j > 1e-12 else 1e-12)
+        self._loc_static_rows = [list(map(float, row[:4])) for row in self._location_features()]
+        self._pad_rows = [0.0] * ((self.max_locations - self.num_locations) * len(self.layout.location_features))
         # the per-token parts of the observation, as Python rows for _obs's flat list
         feats = self._node_static.copy()
         for name, values, decades in (("log_flops", inst.flops, 16.0), ("log_out_bytes", inst.out_bytes, 10.0),
@@ -527,8 +680,7 @@ class DecoderOffloadEnv(_OffloadBase):
                                       ("log_kv_bytes", inst.kv_bytes, 12.0)):
             feats[:, NODE_FEATURES.index(name)] = np.clip(np.log10(1.0 + np.asarray(values)) / decades, 0.0, 1.0)
         self._node_rows = feats.tolist()
-        self._system_row = np.concatenate([self._kv_share(), np.array([0.0] + list(inst.system.server_load),
-                                                                      dtype=np.float32)]).tolist()
+        self._system_row = np.concatenate([self._kv_share(), self._loads()]).tolist()
         self._progress_row = self._progress().tolist()
 
 
@@ -536,55 +688,66 @@ class DecoderSplitEnv(_OffloadBase):
     """One action per token: a split point on the layer chain and a server (Neurosurgeon-style).
 
     ## Description
-    Same request, dynamics, KV state, cost engine and DeAOff reference as
-    ``DecoderOffload-v0``; each step places a whole token: the first ``p`` nodes of the
+    Same request, dynamics, KV state, cost engine and reward as
+    ``DecoderOffload-v1``; each step places a whole token: the first ``p`` nodes of the
     priority order (a topological order, so this is a valid cut) run on the device, the
     rest on server ``k``.
 
     ## Action Space
-    ``Discrete((N+1)·M)``: action a means split p = a // M and server k = a % M + 1
+    ``Discrete((N+1)·M)``, M = ``max_servers``: action a means split p = a // M and server k = a % M + 1
     (p = N: everything on the device).  ``action_masks()`` marks splits whose device
     part or server part does not fit in memory or whose server is down.  A masked action
     falls back to the first feasible one, with the penalty and ``info["invalid_action"]``.
-    As in ``DecoderOffload-v0``: ``env.unwrapped.action_masks()``, or ``info["action_mask"]``.
+    As in ``DecoderOffload-v1``: ``env.unwrapped.action_masks()``, or ``info["action_mask"]``.
 
     ## Observation Space
     | Key | Shape | Min | Max | Unit |
     |-----|-------|-----|-----|------|
-    | locations | (K, 4) | 0 | 1 | up; log uplink bit/s /10; log FLOP/s left /16; free memory share |
+    | locations | (K, 5) | 0 | 1 | present (0: padding, all zeros); up; log uplink bit/s /10; log FLOP/s left /16; free memory share |
     | system | (2K+1,) | 0 | 1 | KV share per location (K + "none"); load ρ per location |
-    | progress | (4,) | 0 | 1 | token / tokens; is prefill; context / max context; episode cost ratio / 4 |
+    | progress | (3,) | 0 | 1 | token / tokens; is prefill; context / max context |
 
     ## Rewards
-    ``1 - C_agent / C_ref`` per token (parts ``cost`` = -C_agent/C_ref, ``completion`` = 1,
-    ``invalid``).
+    As ``DecoderOffload-v1``: ``1 / tokens - C_t / S`` per token, S the scale fixed at reset
+    (parts ``cost`` = -C_t/S, ``completion`` = 1/tokens, ``invalid``); the return is
+    ``1 - Σ_t C_t / S``.
 
     ## Starting State / Episode End
-    As ``DecoderOffload-v0``; one step per token, termination after the last token.
+    As ``DecoderOffload-v1``; one step per token, termination after the last token.
 
     ## Arguments
-    As ``DecoderOffload-v0``.
+    As ``DecoderOffload-v1``.
 
     ## Version History
+    * v1: reward = the episode's true cost over a scale fixed at reset (as
+      ``DecoderOffload-v1``); ``progress`` lost its episode-cost-ratio entry; actions
+      ``(N+1)·max_servers`` (absent servers masked), a ``present`` column per location.
     * v0: initial version.
     """
 
     def __init__(self, config: Mapping[str, Any] | EnvConfig | None = None, render_mode: str | None = None,
                  reference_fn: Callable[[Instance], Placement] | None = None) -> None:
         super().__init__(config, render_mode, reference_fn)
-        k = self.num_locations
-        self.num_servers = k - 1
-        self.action_space = spaces.Discrete((self.num_nodes + 1) * self.num_servers)
-        self.layout = ObservationLayout(k, per_node=False)
+        self.max_servers = self.max_locations - 1
+        self.action_space = spaces.Discrete((self.num_nodes + 1) * self.max_servers)
+        self.layout = ObservationLayout(self.max_locations, per_node=False)
         self.observation_space = self.layout.space()
 
+    @property
+    def num_servers(self) -> int:
+        """Servers of the current world (``max_servers`` bounds them)."""
+        return self.num_locations - 1
+
     def decode_action(self, action: int) -> list[int]:
-        p, k = divmod(int(action), self.num_servers)
+        p, k = divmod(int(action), self.max_servers)
         return [DEVICE] * p + [k + 1] * (self.num_nodes - p)
 
     def action_masks(self) -> np.ndarray:
-        """Splits that fit (:func:`core.cost.split_fits`), action a = p·M + (k - 1)."""
-        return np.array(split_fits(self.inst), dtype=bool).reshape(-1)
+        """Splits that fit (:func:`core.cost.split_fits`), action a = p·M̄ + (k - 1), M̄ =
+        max_servers; the columns of absent servers are False."""
+        fits = np.zeros((self.num_nodes + 1, self.max_servers), dtype=bool)
+        fits[:, :self.num_servers] = split_fits(self.inst)
+        return fits.reshape(-1)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -598,21 +761,19 @@ class DecoderSplitEnv(_OffloadBase):
         invalid = not (0 <= a < mask.size and mask[a])
         if invalid:
             a = int(np.flatnonzero(mask)[0])
-        ref_cost = self.ref_cost
         _, tok = self._finish_token(Placement(self.decode_action(a)))
-        rewards = {"cost": -tok["cost"] / ref_cost, "completion": 1.0,
+        rewards = {"cost": -tok["cost"] / self.scale, "completion": 1.0 / self.num_tokens,
                    "invalid": -self.config.invalid_action_penalty if invalid else 0.0}
         info = {**tok, "invalid_action": invalid, "token_done": True, "rewards": rewards}
         terminated = self.token >= self.num_tokens
         if terminated:
-            info["episode_cost_ratio"] = self.episode_cost / self.episode_ref_cost
+            info.update(self._episode_end_info())
         obs = self._obs() if not terminated else {key: np.zeros(s.shape, dtype=np.float32)
                                                    for key, s in self.observation_space.spaces.items()}
-        # for the observation returned (after the last token: every action, as DecoderOffload-v0)
+        # for the observation returned (after the last token: every action, as DecoderOffload-v1)
         info["action_mask"] = self.action_masks() if not terminated else np.ones(mask.size, dtype=bool)
         return obs, float(sum(rewards.values())), terminated, False, info
 
     def _obs(self) -> dict[str, np.ndarray]:
-        system = np.concatenate([self._kv_share(),
-                                 np.array([0.0] + list(self.snapshot.server_load), dtype=np.float32)])
+        system = np.concatenate([self._kv_share(), self._loads()])
         return {"locations": self._location_features(), "system": system, "progress": self._progress()}

@@ -26,24 +26,24 @@ def _rows(inst: Instance, loc: list[int] | None, placed: int) -> list[str]:
 def placement_table(env: Any) -> str:
     """The ansi render: the placement of the token in progress, or of the token just done.
 
-    * ``DecoderOffload-v0`` in the middle of a token: the nodes placed so far (the rest
+    * ``DecoderOffload-v1`` in the middle of a token: the nodes placed so far (the rest
       ``-``).
-    * Once a token is done (every step of ``DecoderSplit-v0``, the last step of a token
-      of ``DecoderOffload-v0``, and the terminal step): that token's full placement and
-      its latency and energy beside the reference's, then which token comes next.
+    * Once a token is done (every step of ``DecoderSplit-v1``, the last step of a token
+      of ``DecoderOffload-v1``, and the terminal step): that token's full placement and
+      its latency, energy and cost beside the episode's scale, then which token comes next.
     * After ``reset()``: the first token, nothing placed yet.
     """
-    node = getattr(env, "node", 0)  # DecoderOffload-v0: nodes placed in the current token
+    node = getattr(env, "node", 0)  # DecoderOffload-v1: nodes placed in the current token
     in_progress = getattr(env, "loc", None) is not None and node > 0 and env.token < env.num_tokens
     done = getattr(env, "last_token_info", None)
     if in_progress or done is None:
         lines = [f"{_token_label(env.token, env.num_tokens, env.context)}: {node}/{env.inst.num_nodes} nodes "
-                 f"placed; reference {env.ref.makespan_s * 1e3:.2f} ms, {env.ref.energy_j * 1e3:.2f} mJ"]
+                 f"placed; episode cost so far {env.episode_cost:.4g} (scale {env.scale:.4g})"]
         lines += _rows(env.inst, getattr(env, "loc", None), node)
         return "\n".join(lines) + "\n"
     lines = [f"{_token_label(done['token'], env.num_tokens, done['context'])} done: "
              f"{done['latency_s'] * 1e3:.2f} ms, {done['energy_j'] * 1e3:.2f} mJ "
-             f"(reference {done['ref_latency_s'] * 1e3:.2f} ms, {done['ref_energy_j'] * 1e3:.2f} mJ)"]
+             f"(cost {done['cost']:.4g}; scale of the episode {done['scale']:.4g})"]
     placement = env.last_placement.loc
     lines += _rows(env._last_inst, list(placement), len(placement))
     if env.token < env.num_tokens:

@@ -14,5 +14,5 @@ def test_bench_train_prints_env_and_training_rates() -> None:
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("DecoderSplit-v0 env.step, random unmasked actions:") and "per CPU-second" in lines[0]
-    assert lines[1].startswith("dqn training on DecoderSplit-v0") and "per CPU-second" in lines[1]
+    assert lines[0].startswith("DecoderSplit-v1 env.step, random unmasked actions:") and "per CPU-second" in lines[0]
+    assert lines[1].startswith("dqn training on DecoderSplit-v1") and "per CPU-second" in lines[1]

@@ -31,5 +31,5 @@ def test_bench_solver_prints_a_row_per_setting() -> None:
 
 def test_bench_env_prints_the_ratio_and_the_trivial_reference() -> None:
     out = _run("benchmarks/bench_env.py", "--steps", "300")
-    assert "CartPole-v1" in out and "DecoderOffload-v0" in out and "DecoderSplit-v0" in out
-    assert "trivial reference" in out and "target: DecoderOffload-v0 >= 0.25 x CartPole-v1" in out
+    assert "CartPole-v1" in out and "DecoderOffload-v1" in out and "DecoderSplit-v1" in out
+    assert "trivial reference" in out and "target: DecoderOffload-v1 >= 0.25 x CartPole-v1" in out

@@ -90,7 +90,7 @@ def test_agents_bad_option(case, tmp_path):
 @pytest.mark.parametrize("case", list(TRAIN))
 def test_train_bad_option(case, tmp_path):
     args, needle = TRAIN[case]
-    proc = run("train.py", "--algo", "ppo", "--env", "DecoderOffload-v0", "--log-dir", str(tmp_path / "runs"),
+    proc = run("train.py", "--algo", "ppo", "--env", "DecoderOffload-v1", "--log-dir", str(tmp_path / "runs"),
                "--no-progress", *args)
     assert_one_error_line(proc, needle)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

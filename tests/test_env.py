@@ -47,9 +47,9 @@ def test_registration_is_idempotent():
 
 def test_unknown_config_key_is_rejected():
     with pytest.raises(ValueError, match="bogus"):
-        gym.make("DecoderOffload-v0", config={"bogus": 1})
+        gym.make("DecoderOffload-v1", config={"bogus": 1})
     with pytest.raises(ValueError, match="spin"):
-        gym.make("DecoderOffload-v0", config={"dynamics": {"spin": 1}})
+        gym.make("DecoderOffload-v1", config={"dynamics": {"spin": 1}})
 
 
 def rollout(env, seed, policy_seed=0):
@@ -83,40 +83,46 @@ def test_same_seed_same_trajectory(env_id):
 def test_masked_random_rollouts_stay_in_space_and_terminate(env_id, config):
     env = make(env_id, config)
     n_tokens = config["new_tokens"] + (1 if config.get("include_prefill", True) else 0)
-    per_token = 1 if env_id == "DecoderSplit-v0" else env.unwrapped.num_nodes
+    per_token = 1 if env_id == "DecoderSplit-v1" else env.unwrapped.num_nodes
     for seed in range(3):
         trace = rollout(env, seed)
         assert len(trace) == n_tokens * per_token
 
 
 @pytest.mark.parametrize("env_id", envs.ENV_IDS)
-def test_token_rewards_sum_to_one_minus_cost_ratio(env_id):
+def test_rewards_telescope_to_one_minus_episode_cost_over_scale(env_id):
+    """A token's rewards sum to 1/tokens - C_t / S; the return to 1 - Σ C_t / S, with the
+    scale S fixed at reset."""
     env = make(env_id, {**TINY, "scenario": "two-edge"})
     rng = np.random.default_rng(3)
     env.reset(seed=3)
-    done, acc = False, 0.0
+    scale = env.unwrapped.scale
+    done, acc, ret = False, 0.0, 0.0
     tokens = 0
     while not done:
         action = int(rng.choice(np.flatnonzero(env.unwrapped.action_masks())))
         _, reward, done, _, info = env.step(action)
         assert reward == pytest.approx(sum(info["rewards"].values()), abs=1e-12)
         acc += reward
+        ret += reward
         if info["token_done"]:
-            assert acc == pytest.approx(1.0 - info["cost"] / info["ref_cost"], rel=1e-9, abs=1e-9)
-            assert info["cost_ratio"] == pytest.approx(info["cost"] / info["ref_cost"])
+            assert info["scale"] == scale
+            assert acc == pytest.approx(1.0 / 4 - info["cost"] / scale, rel=1e-9, abs=1e-9)
             acc = 0.0
             tokens += 1
     assert tokens == 4
+    assert ret == pytest.approx(1.0 - info["episode_cost"] / scale, rel=1e-9, abs=1e-9)
+    assert info["episode_cost_ratio"] == pytest.approx(info["episode_cost"] / scale)
 
 
 def test_invalid_action_is_handled_deterministically():
-    env = make("DecoderOffload-v0", {**TINY, "scenario": "urban-5g",
+    env = make("DecoderOffload-v1", {**TINY, "scenario": "urban-5g",
                                      "dynamics": {"outages": True, "outage_prob": 1.0, "outage_mean_tokens": 3}})
     env.reset(seed=0)
     n = env.unwrapped.num_nodes
     for _ in range(n):  # prefill all on the edge; the server then goes down
         env.step(1)
-    assert list(env.unwrapped.action_masks()) == [True, False]
+    assert list(env.unwrapped.action_masks()) == [True, False, False, False, False]  # 3 absent servers
     _, reward, _, _, info = env.step(1)
     assert info["invalid_action"] is True
     assert info["rewards"]["invalid"] == pytest.approx(-0.1)
@@ -124,7 +130,7 @@ def test_invalid_action_is_handled_deterministically():
 
 
 def test_masks_during_an_outage_and_lost_caches():
-    env = make("DecoderOffload-v0", {**TINY, "scenario": "two-edge",
+    env = make("DecoderOffload-v1", {**TINY, "scenario": "two-edge",
                                      "dynamics": {"outages": True, "outage_prob": 1.0, "outage_mean_tokens": 1}})
     env.reset(seed=0)
     u = env.unwrapped
@@ -144,7 +150,7 @@ def test_masks_during_an_outage_and_lost_caches():
 def test_migration_is_charged_exactly_once():
     cfg = {**TINY, "scenario": "urban-5g", "dynamics": {"fading": False, "mobility": False, "load": False,
                                                         "shadowing": False}}
-    env = make("DecoderOffload-v0", cfg, render_mode="ansi")
+    env = make("DecoderOffload-v1", cfg, render_mode="ansi")
     env.reset(seed=0)
     u = env.unwrapped
     n = u.num_nodes
@@ -170,13 +176,13 @@ def test_migration_is_charged_exactly_once():
 
 
 def test_render_modes():
-    env = make("DecoderOffload-v0", TINY, render_mode="ansi")
+    env = make("DecoderOffload-v1", TINY, render_mode="ansi")
     env.reset(seed=0)
     for _ in range(env.unwrapped.num_nodes + 2):
         env.step(1)
     text = env.render()
     assert "edge1" in text and "token" in text
-    env = make("DecoderOffload-v0", TINY, render_mode="rgb_array")
+    env = make("DecoderOffload-v1", TINY, render_mode="rgb_array")
     env.reset(seed=0)
     for _ in range(env.unwrapped.num_nodes):
         env.step(1)
@@ -185,11 +191,12 @@ def test_render_modes():
 
 
 def test_split_env_actions_are_prefix_cuts():
-    env = make("DecoderSplit-v0", {**TINY, "scenario": "two-edge"})
+    env = make("DecoderSplit-v1", {**TINY, "scenario": "two-edge"})
     env.reset(seed=0)
     u = env.unwrapped
-    n, m = u.num_nodes, u.num_servers
-    assert env.action_space.n == (n + 1) * m
+    n, m = u.num_nodes, u.max_servers
+    assert env.action_space.n == (n + 1) * m and u.num_servers == 2 and m == 4
+    assert not u.action_masks().reshape(n + 1, m)[:, 2:].any()  # absent servers 3, 4: never
     assert u.decode_action(0) == [1] * n
     assert u.decode_action(1) == [2] * n
     assert u.decode_action(3 * m + 1) == [0] * 3 + [2] * (n - 3)

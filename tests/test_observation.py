@@ -28,13 +28,16 @@ def make(env_id, config):
     return gym.make(env_id, config=config, reference_fn=all_edge_reference)
 
 
-@pytest.mark.parametrize("env_id", ["DecoderOffload-v0", "DecoderSplit-v0"])
-@pytest.mark.parametrize("scenario, k", [("two-edge", 3), ("city-multi-edge", 5), ("urban-5g", 2)])
+@pytest.mark.parametrize("env_id", ["DecoderOffload-v1", "DecoderSplit-v1"])
+@pytest.mark.parametrize("scenario, k", [("two-edge", 5), ("city-multi-edge", 5), ("urban-5g", 5),
+                                         ("urban-5g", 2)])
 def test_env_space_is_the_layouts(env_id, scenario, k):
-    env = make(env_id, {**TINY, "scenario": scenario})
+    """Padded to max_servers (default 4: K = 5) whatever the scenario's server count, so
+    one policy runs on 1 .. 4 servers; max_servers = 1 fits urban-5g exactly."""
+    env = make(env_id, {**TINY, "scenario": scenario, "max_servers": k - 1})
     u = env.unwrapped
     layout = ObservationLayout.of_space(env.observation_space)
-    assert layout == u.layout == ObservationLayout(k, per_node=env_id == "DecoderOffload-v0")
+    assert layout == u.layout == ObservationLayout(k, per_node=env_id == "DecoderOffload-v1")
     assert env.observation_space == layout.space()
     obs, _ = env.reset(seed=0)
     assert {key: v.shape for key, v in obs.items()} == {key: layout.shape(key) for key in layout.keys}
@@ -42,8 +45,8 @@ def test_env_space_is_the_layouts(env_id, scenario, k):
 
 def test_golden_layout_k3():
     """K = 3: inputs = share (0..2), KV here (3..5), no KV (6); system = KV share (0..2),
-    no KV (3), load (4..6); flat order node (14), inputs (7), locations (3x7), system (7),
-    progress (4) = 53 entries."""
+    no KV (3), load (4..6); flat order node (14), inputs (7), locations (3x8), system (7),
+    progress (3) = 55 entries."""
     layout = ObservationLayout(3, per_node=True)
     per_loc, rest = layout.location_columns("inputs")
     assert per_loc.tolist() == [[0, 3], [1, 4], [2, 5]] and rest.tolist() == [6]
@@ -52,11 +55,11 @@ def test_golden_layout_k3():
     assert layout.location_columns("node") is None and layout.location_columns("progress") is None
     assert layout.offset("inputs", "kv_here") == 3 and layout.offset("system", "load") == 4
     sl = layout.slices()
-    assert [(sl[key].start, sl[key].stop) for key in layout.keys] == [(0, 14), (14, 21), (21, 42), (42, 49),
-                                                                      (49, 53)]
-    assert layout.size == 53 and len(NODE_FEATURES) == 14
+    assert [(sl[key].start, sl[key].stop) for key in layout.keys] == [(0, 14), (14, 21), (21, 45), (45, 52),
+                                                                      (52, 55)]
+    assert layout.size == 55 and len(NODE_FEATURES) == 14
     split = ObservationLayout(3, per_node=False)
-    assert split.keys == ("locations", "system", "progress") and split.shape("locations") == (3, 4)
+    assert split.keys == ("locations", "system", "progress") and split.shape("locations") == (3, 5)
     with pytest.raises(ValueError, match="no key 'inputs'"):
         split.shape("inputs")
 
@@ -76,7 +79,7 @@ def test_layout_rejects_foreign_spaces():
         LocationExtractor(spaces.Dict({"x": spaces.Box(0, 1, (3,))}))
 
 
-@pytest.mark.parametrize("env_id", ["DecoderOffload-v0", "DecoderSplit-v0"])
+@pytest.mark.parametrize("env_id", ["DecoderOffload-v1", "DecoderSplit-v1"])
 def test_extractor_gathers_each_locations_columns(env_id):
     """The extractor's row for location l holds exactly that location's entries: with the
     shared location MLP replaced by the identity, the output row l equals locations[l]
@@ -100,8 +103,9 @@ def test_observation_estimate_is_the_engines():
     """For every step of a random masked rollout on a DAG with skips (gpt2 sublayers) and
     every location the node may take, the observation's estimated finish and energy are
     what the engine gives when the node is placed there: finish after the latest input,
-    device energy added (compute + transfers, uplink contention included), / T_ref, E_ref."""
-    env = make("DecoderOffload-v0", {**TINY, "granularity": "sublayer", "model": "gpt2", "scenario": "two-edge"})
+    device energy added (compute + transfers, uplink contention included), on the fixed
+    log scales log_time and log_energy (no solver output)."""
+    env = make("DecoderOffload-v1", {**TINY, "granularity": "sublayer", "model": "gpt2", "scenario": "two-edge"})
     u = env.unwrapped
     obs, _ = env.reset(seed=3)
     rng = np.random.default_rng(0)
@@ -114,10 +118,12 @@ def test_observation_estimate_is_the_engines():
         for k in np.flatnonzero(mask):
             after = copy.deepcopy(sim)
             after.place(i, int(k), u._vmax, u._qmax)
-            fin = (after.t_mig + after.finish[i] - now) / u.ref.makespan_s
-            energy = (after.compute_j + after.tx_j + after.rx_j - sim.compute_j - sim.tx_j - sim.rx_j) / u.ref.energy_j
-            assert obs["locations"][k, col_fin] == pytest.approx(min(max(fin, 0.0), 1.0), rel=1e-5, abs=1e-7)
-            assert obs["locations"][k, col_en] == pytest.approx(min(energy, 1.0), rel=1e-5, abs=1e-7)
+            fin = after.t_mig + after.finish[i] - now
+            energy = after.compute_j + after.tx_j + after.rx_j - sim.compute_j - sim.tx_j - sim.rx_j
+            expect_fin = min(max(np.log10(1 + max(fin, 0.0) / 1e-4) / 5, 0.0), 1.0)
+            expect_en = min(max(np.log10(1 + max(energy, 0.0) / 1e-5) / 6, 0.0), 1.0)
+            assert obs["locations"][k, col_fin] == pytest.approx(expect_fin, rel=1e-5, abs=1e-7)
+            assert obs["locations"][k, col_en] == pytest.approx(expect_en, rel=1e-5, abs=1e-7)
             checked += 1
         obs, _, terminated, _, _ = env.step(int(rng.choice(np.flatnonzero(mask))))
         if terminated:
@@ -128,7 +134,7 @@ def test_observation_estimate_is_the_engines():
 def test_token_cost_is_the_weighted_cost():
     """info["cost"] = w_T·latency + w_E·energy with the config's weights (golden: 2·T + 0.5·E)."""
     assert weighted_cost(2.0, 3.0, w_time_per_s=0.5, w_energy_per_j=2.0) == 7.0
-    env = make("DecoderOffload-v0", {**TINY, "latency_weight": 2.0, "energy_weight": 0.5})
+    env = make("DecoderOffload-v1", {**TINY, "latency_weight": 2.0, "energy_weight": 0.5})
     env.reset(seed=0)
     for _ in range(env.unwrapped.num_nodes):
         _, _, _, _, info = env.step(1)

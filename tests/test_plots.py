@@ -5,8 +5,8 @@ import pytest
 
 from deaoff_cli.plots import FIXED_COLORS, bar_plots, latency_trace, method_color, method_group, widest_episode
 
-AGENT_MODE = ["agent-maskable_ppo", "agent-dqn-1", "deaoff-oracle", "deaoff-static", "all-device", "all-edge",
-              "random", "greedy-eft", "heft", "neurosurgeon"]
+AGENT_MODE = ["agent-maskable_ppo", "agent-dqn-1", "myopic-optimum", "deaoff-static", "all-device", "all-edge",
+              "random", "greedy-eft", "heft", "neurosurgeon", "all-edge-free-ends", "lookahead"]
 STATIC_MODE = ["deaoff", "deaoff-relaxed", "all-device", "all-edge", "random", "greedy-eft", "heft", "neurosurgeon"]
 
 
@@ -34,22 +34,22 @@ def _tokens(latencies: dict[int, dict[str, list[float]]]) -> list[dict]:
 def test_trace_shows_the_widest_episode_ignoring_random():
     """Episode 0: means 1 and 1.5 (spread 0.5) with random at 100; episode 1: means 1 and 3
     (spread 2.0): episode 1 is shown, random does not decide."""
-    tokens = _tokens({0: {"deaoff-oracle": [1.0, 1.0], "heft": [1.5, 1.5], "random": [100.0, 100.0]},
-                      1: {"deaoff-oracle": [1.0, 1.0], "heft": [3.0, 3.0], "random": [1.0, 1.0]}})
-    names = ["deaoff-oracle", "heft", "random"]
+    tokens = _tokens({0: {"myopic-optimum": [1.0, 1.0], "heft": [1.5, 1.5], "random": [100.0, 100.0]},
+                      1: {"myopic-optimum": [1.0, 1.0], "heft": [3.0, 3.0], "random": [1.0, 1.0]}})
+    names = ["myopic-optimum", "heft", "random"]
     assert widest_episode(tokens, names) == 1
 
 
 def test_trace_compares_agents_and_deaoff_first():
-    """all-device is far off in every episode (spread 10); the agent and DeAOff-oracle
+    """all-device is far off in every episode (spread 10); the agent and the myopic optimum
     differ only in episode 2: that episode is shown."""
-    tokens = _tokens({ep: {"agent-ppo": [1.0, 1.0 + (ep == 2)], "deaoff-oracle": [1.0, 1.0],
+    tokens = _tokens({ep: {"agent-ppo": [1.0, 1.0 + (ep == 2)], "myopic-optimum": [1.0, 1.0],
                            "all-device": [11.0, 11.0]} for ep in range(4)})
-    assert widest_episode(tokens, ["agent-ppo", "deaoff-oracle", "all-device"]) == 2
+    assert widest_episode(tokens, ["agent-ppo", "myopic-optimum", "all-device"]) == 2
 
 
 def test_figures_are_written(tmp_path):
-    names = ["agent-ppo", "deaoff-oracle", "heft", "random"]
+    names = ["agent-ppo", "myopic-optimum", "heft", "random"]
     tokens = _tokens({0: {n: [0.002 * (i + 1), 0.003] for i, n in enumerate(names)}})
     methods = {n: {"latency_s": 0.002, "energy_j": 0.01} for n in names}
     errors = {n: {"latency_s": 0.0005, "energy_j": float("nan")} for n in names}

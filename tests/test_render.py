@@ -22,13 +22,13 @@ def locations(table: str, num_nodes: int) -> list[str]:
 
 
 def test_split_render_shows_the_chosen_placement():
-    """DecoderSplit-v0: action a = split p, server k (a = p·M + k - 1); the table after the
+    """DecoderSplit-v1: action a = split p, server k (a = p·M + k - 1); the table after the
     step lists the first p nodes on the device and the rest on edge k, and names the token
     just done and the next one."""
-    env = make("DecoderSplit-v0", render_mode="ansi")
+    env = make("DecoderSplit-v1", render_mode="ansi")
     u = env.unwrapped
     _, info = env.reset(seed=0)
-    n, m = u.num_nodes, u.num_servers
+    n, m = u.num_nodes, u.max_servers
     mask = info["action_mask"].reshape(n + 1, m)
     p, k = next((p, k) for p in range(1, n) for k in range(m) if mask[p, k])
     _, _, _, _, step_info = env.step(p * m + k)
@@ -39,10 +39,10 @@ def test_split_render_shows_the_chosen_placement():
 
 
 def test_offload_render_keeps_the_completed_token_and_the_terminal_head():
-    """DecoderOffload-v0: mid-token the placed nodes show and the rest are '-'; after the
+    """DecoderOffload-v1: mid-token the placed nodes show and the rest are '-'; after the
     step that completes a token the table shows that token in full (not the next, empty
     one); after the terminal step the head is placed too."""
-    env = make("DecoderOffload-v0", render_mode="ansi")
+    env = make("DecoderOffload-v1", render_mode="ansi")
     u = env.unwrapped
     _, info = env.reset(seed=1)
     n = u.num_nodes
@@ -90,7 +90,7 @@ def test_maskable_ppo_reads_masks_through_the_vector_env():
     from sb3_contrib.common.maskable.utils import get_action_masks, is_masking_supported
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    vec = DummyVecEnv([lambda: make("DecoderOffload-v0")])
+    vec = DummyVecEnv([lambda: make("DecoderOffload-v1")])
     vec.seed(3)
     vec.reset()
     assert is_masking_supported(vec)

@@ -61,7 +61,7 @@ def test_groups_of_the_head_dag() -> None:
     """Llama-2-7B at head granularity: each layer's 4 head nodes form one group (32 layers)."""
     from core.system import load_scenario
     g = build_dag(load_model_spec("llama-2-7b"), "head", "decode", context_len=512)
-    inst = make_instance(g, make_snapshot(load_scenario("two-server")))
+    inst = make_instance(g, make_snapshot(load_scenario("two-edge")))
     groups = identical_groups(inst)
     assert len(groups) == 32 and all(len(r) == 4 for r in groups)
     names = list(g.nodes)

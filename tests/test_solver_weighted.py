@@ -130,16 +130,16 @@ def test_brute_force_weighted_arguments() -> None:
 
 
 def test_env_weighted_reference_is_the_weighted_optimum() -> None:
-    """``envs.reference.deaoff_weighted_result`` returns the weighted optimum (brute force)
+    """``envs.reference.deaoff_reference_result(objective="weighted")`` returns the weighted optimum (brute force)
     and the engine's figures of its placement."""
-    from envs.reference import deaoff_weighted_result
+    from envs.reference import deaoff_reference_result
 
     inst = _chain_instance(501)
     w = (2.0, 0.5)
-    placement, res = deaoff_weighted_result(inst, w_time_per_s=w[0], w_energy_per_j=w[1])
+    placement, res = deaoff_reference_result(inst, objective="weighted", w_time_per_s=w[0], w_energy_per_j=w[1])
     r = evaluate(inst, placement)
     assert (res.makespan_s, res.energy_j) == (r.makespan_s, r.energy_j)
     _, best = brute_force(inst, "weighted", w_time_per_s=w[0], w_energy_per_j=w[1])
     assert _close(_c(res, w), _c(best, w))
     with pytest.raises(ValueError, match="both are 0"):
-        deaoff_weighted_result(inst, w_time_per_s=0.0, w_energy_per_j=0.0)
+        deaoff_reference_result(inst, objective="weighted", w_time_per_s=0.0, w_energy_per_j=0.0)

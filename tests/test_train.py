@@ -19,9 +19,9 @@ TINY_HYPERPARAMS = {
     "dqn": {"learning_starts": 64, "buffer_size": 1000, "target_update_interval": 64},
 }
 RUNS = {  # name: (algo, env id, n_envs)
-    "ppo": ("ppo", "DecoderOffload-v0", 1),
-    "maskable_ppo": ("maskable_ppo", "DecoderOffload-v0", 2),
-    "dqn": ("dqn", "DecoderSplit-v0", 1),
+    "ppo": ("ppo", "DecoderOffload-v1", 1),
+    "maskable_ppo": ("maskable_ppo", "DecoderOffload-v1", 2),
+    "dqn": ("dqn", "DecoderSplit-v1", 1),
 }
 TIMESTEPS = {"ppo": 200, "maskable_ppo": 256, "dqn": 256}
 """PPO's 200 is not a multiple of its 64-step rollouts: it trains 256 and says so."""
@@ -162,15 +162,15 @@ def test_same_seed_same_first_evaluation(runs):
 
 
 BAD_INPUTS = {
-    "unknown-algo": (["--algo", "a2c", "--env", "DecoderOffload-v0"], "a2c"),
+    "unknown-algo": (["--algo", "a2c", "--env", "DecoderOffload-v1"], "a2c"),
     "unknown-env": (["--algo", "ppo", "--env", "CartPole-v1"], "CartPole-v1"),
-    "unknown-hyperparameter": (["--algo", "ppo", "--env", "DecoderOffload-v0", "--config", "{config}"], "n_step"),
-    "unknown-env-config-key": (["--algo", "ppo", "--env", "DecoderOffload-v0", "--env-config", '{"new_tokenz": 2}'],
+    "unknown-hyperparameter": (["--algo", "ppo", "--env", "DecoderOffload-v1", "--config", "{config}"], "n_step"),
+    "unknown-env-config-key": (["--algo", "ppo", "--env", "DecoderOffload-v1", "--env-config", '{"new_tokenz": 2}'],
                                "new_tokenz"),
-    "missing-config": (["--algo", "ppo", "--env", "DecoderOffload-v0", "--config", "/nonexistent/run.yaml"],
+    "missing-config": (["--algo", "ppo", "--env", "DecoderOffload-v1", "--config", "/nonexistent/run.yaml"],
                        "/nonexistent/run.yaml"),
     "missing-resume": (["--resume", "/nonexistent/run"], "/nonexistent/run"),
-    "resume-other-observation-space": (["--resume", "{dqn_run}", "--env-config", '{"scenario": "city-multi-edge"}'],
+    "resume-other-observation-space": (["--resume", "{dqn_run}", "--env-config", '{"max_servers": 2}'],
                                        "observation space"),
 }
 
