@@ -380,7 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
     st.add_argument("--no-map", action="store_true", help="skip the map (edge class x background load x uplink "
                     "rate; map.png, map.csv, map.md)")
-        ag = sub.add_parser("agents", help="trained agents vs the myopic optimum, DeAOff-static and the non-learned baselines")
+    ag = sub.add_parser("agents",
+                        help="trained agents vs the myopic optimum, DeAOff-static and the non-learned baselines")
     ag.add_argument("--model", action="append", default=[], help="a train.py run directory or model zip "
                     "(repeat for several agents); with none, only DeAOff and the heuristics run")
     ag.add_argument("--checkpoint", choices=list(CHECKPOINTS), default=defaults.checkpoint,
