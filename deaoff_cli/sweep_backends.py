@@ -186,7 +186,10 @@ def pending_jobs(trials: Iterable[Any], trials_dir: Path) -> tuple[list[Job], li
     for t in trials:
         marker = trials_dir / t.trial_id / FINISHED
         if marker.exists():
-            finished.append(json.loads(marker.read_text()))
+            # the settings are those of this sweep (the same trial may have been run by a sweep
+            # that swept other keys), the figures those of the finished run
+            finished.append({**json.loads(marker.read_text()), "params": t.params,
+                             "trial_dir": str(trials_dir / t.trial_id)})
         else:
             jobs.append(({"trial_id": t.trial_id, "seed": t.seed, "params": t.params, "run": t.run},
                          str(trials_dir / t.trial_id)))

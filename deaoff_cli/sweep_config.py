@@ -11,7 +11,7 @@ A sweep file (``configs/sweeps/*.yaml``)::
     env_config: {new_tokens: 8}   # merged over EnvConfig
     seeds: [0, 1, 2]              # training seeds: every configuration runs once per seed
     search: grid                  # grid: every combination of `space`; random: `samples` draws
-    samples: 8                    # random search only
+    samples: 8                    # random search only (a configuration drawn twice runs once)
     sampler_seed: 0               # random search only: seed of the draws
     space:                        # swept settings, by dotted path
       hyperparams.learning_rate: [1.0e-4, 3.0e-4]                 # a list: a grid axis / a uniform choice
@@ -54,7 +54,7 @@ class SweepConfigError(ValueError):
 class Trial:
     """One train.py run plus its held-out evaluation."""
     trial_id: str
-    """Stable name: index, seed and a hash of the settings (the directory under OUT/trials)."""
+    """Stable name: a hash of the settings and the seed (the directory under OUT/trials)."""
     seed: int
     params: dict[str, Any]
     """The swept values, by dotted path (empty for a seeds-only sweep)."""
@@ -94,16 +94,18 @@ class SweepConfig:
                 "deadline_ms": self.deadline_ms}
 
     def trials(self) -> list[Trial]:
-        """Every (configuration, seed) pair, in a fixed order: configurations first, seeds inner."""
-        configs = self._configurations()
+        """Every (configuration, seed) pair, in a fixed order: configurations first, seeds inner.
+
+        A trial's id is ``{hash of its settings and evaluation}_s{seed}``: content, not position,
+        so a sweep extended with more values or seeds still finds the trials it already ran."""
         out = []
-        for i, params in enumerate(configs):
-            for seed in self.seeds:
-                run = self._run_config(params)
-                digest = hashlib.sha1(json.dumps({"run": run, "seed": seed, "evaluation": self.evaluation},
-                                                 sort_keys=True, default=str)
-                                      .encode()).hexdigest()[:8]
-                out.append(Trial(f"c{i:03d}_s{seed}_{digest}", seed, params, run))
+        for params in self._configurations():
+            run = self._run_config(params)
+            digest = hashlib.sha1(json.dumps({"run": run, "evaluation": self.evaluation}, sort_keys=True,
+                                             default=str).encode()).hexdigest()[:10]
+            if any(t.trial_id.startswith(digest) for t in out):
+                continue  # random search drew a configuration again: it runs once
+            out += [Trial(f"{digest}_s{seed}", seed, params, run) for seed in self.seeds]
         return out
 
     def _configurations(self) -> list[dict[str, Any]]:
@@ -166,6 +168,8 @@ def _check_space(space: Any, search: str) -> dict[str, Any]:
         if isinstance(spec, list):
             if not spec:
                 raise SweepConfigError(f"space.{path}: empty list")
+            if len({json.dumps(v, sort_keys=True, default=str) for v in spec}) != len(spec):
+                raise SweepConfigError(f"space.{path}: repeated value in {spec}")
             continue
         if isinstance(spec, dict):
             if search == "grid":
