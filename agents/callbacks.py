@@ -41,7 +41,12 @@ class EnvInfoCallback(BaseCallback):
 
 class _FixedSeedMixin:
     """Re-seed the eval env before every evaluation, so all evaluations (and both runs
-    of a seed) see the same held-out episodes; keep earlier evaluations on resume."""
+    of a seed) see the same episodes; keep earlier evaluations on resume.
+
+    ``eval_seed`` is the first of the run's model-selection seeds
+    (:func:`agents.seeds.model_selection_seeds`); wrap the eval env's envs in
+    :class:`agents.seeds.EpisodeSeeds` so episode e plays ``eval_seed + e``.  These
+    episodes choose ``best/best_model.zip``, so they are never the held-out ones."""
 
     def __init__(self, *args, eval_seed: int, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -65,8 +70,8 @@ class _FixedSeedMixin:
 
 
 class FixedSeedEvalCallback(_FixedSeedMixin, EvalCallback):
-    """``EvalCallback`` on fixed held-out seeds."""
+    """``EvalCallback`` on the fixed model-selection seeds."""
 
 
 class FixedSeedMaskableEvalCallback(_FixedSeedMixin, MaskableEvalCallback):
-    """``MaskableEvalCallback`` (masked evaluation) on fixed held-out seeds."""
+    """``MaskableEvalCallback`` (masked evaluation) on the fixed model-selection seeds."""

@@ -12,18 +12,24 @@ eval_episodes, checkpoint_freq), all optional, so ``--config RUN/config.yaml`` r
 a run.  --env-config is a YAML/JSON file or an inline mapping such as
 '{"new_tokens": 2, "prompt_len": 16}'.
 
-A run directory DIR/{algo}_{env}_{seed}_{YYYYmmdd-HHMMSS}[-n] holds model.zip,
-best/best_model.zip (evaluation on a separate env, held-out seeds), evaluations.npz,
-checkpoints/, tb/ (TensorBoard), config.yaml (fully resolved), command.txt, seed.txt
-(and replay_buffer.pkl for DQN).
+A run directory DIR/{algo}_{env}_{seed}_{YYYYmmdd-HHMMSS}[-n] holds model.zip (the
+model the run ended with), best/best_model.zip (the best periodic evaluation, on a
+separate env and the model-selection seeds), evaluations.npz, checkpoints/,
+tb/ (TensorBoard), config.yaml (fully resolved), command.txt, seed.txt (and
+replay_buffer.pkl for DQN).
 
 --resume RUN_DIR continues RUN_DIR/model.zip with its config: --timesteps N trains N more
 steps (without it: the rest of the saved target, e.g. after Ctrl-C); the step count, the
 TensorBoard log and evaluations.npz continue.  Hyperparameters may be overridden through
 --config (not policy_kwargs).
 
-Seeds: training env i gets seed + i, the evaluation env seed + 1_000_000 (re-seeded
-before every evaluation, so every evaluation sees the same episodes).
+Seeds (agents/seeds.py, the one home of every env seed): training env i gets
+seed + i; the periodic evaluation plays the model-selection episodes 10^9 + 1000*seed + e
+(the same ones at every evaluation); evaluate.py's held-out episodes start at 2*10^9, so
+neither training nor the choice of best/best_model.zip has seen them.  config.yaml
+records the seeds used (key ``seeds``) and the steps actually trained
+(``trained_timesteps``: PPO trains whole rollouts of n_envs x n_steps, so a target that
+is not a multiple grows to the next one; train.py says so before it starts).
 
 Ctrl-C saves model.zip and exits with code 130.  Bad input: one ``error:`` line, exit 2.
 """
@@ -53,13 +59,13 @@ from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 import envs
-from agents.algos import ALGOS, MASKABLE, OFF_POLICY
+from agents import seeds as seeding
+from agents.algos import ALGOS, MASKABLE, OFF_POLICY, planned_timesteps
 from agents.callbacks import EnvInfoCallback, FixedSeedEvalCallback, FixedSeedMaskableEvalCallback
 from agents.hyperparams import ConfigError, load_hyperparams, merge, to_model_kwargs, validate
+from deaoff_cli.config_io import CLIError, check_env_config_names, read_mapping
 from envs.offload_env import EnvConfig
 
-EVAL_SEED_OFFSET = 1_000_000
-"""The evaluation env's seed is the run seed plus this (training envs use seed + i)."""
 INTERRUPTED_EXIT = 130
 
 
@@ -76,7 +82,7 @@ class RunConfig:
     hyperparams: dict[str, Any] = field(default_factory=dict)
     """Algorithm arguments, as in configs/agents/{algo}.yaml."""
     seed: int = 0
-    """Run seed: model, training envs (seed + i), evaluation env (seed + 1_000_000)."""
+    """Run seed (0 <= seed < 10^6): the model's seed; env seeds derive from it (agents/seeds.py)."""
     n_envs: int = 1
     """Parallel training envs (SubprocVecEnv when > 1)."""
     timesteps: int = 100_000
@@ -89,15 +95,20 @@ class RunConfig:
     """Env steps between checkpoints (0: a tenth of the target, fixed when the run starts)."""
 
     INT_FIELDS = ("seed", "n_envs", "timesteps", "eval_freq", "eval_episodes", "checkpoint_freq")
-    IGNORED_KEYS = ("versions",)
+    IGNORED_KEYS = ("versions", "seeds", "trained_timesteps")
     """Keys of a written config.yaml that are information, not settings."""
 
     def __post_init__(self) -> None:
         minimum = {"seed": 0, "n_envs": 1, "timesteps": 1, "eval_freq": 0, "eval_episodes": 1, "checkpoint_freq": 0}
+        maximum = {"seed": seeding.RUN_SEEDS.stop - 1, "n_envs": seeding.MAX_ENVS,
+                   "eval_episodes": seeding.MAX_EPISODES}
         for key in self.INT_FIELDS:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum[key]:
                 raise ConfigError(f"{key} must be an integer >= {minimum[key]}, got {value!r}")
+            if key in maximum and value > maximum[key]:
+                raise ConfigError(f"{key} must be an integer in [{minimum[key]}, {maximum[key]}], got {value!r} "
+                                  "(the seed ranges of agents/seeds.py)")
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))
@@ -113,20 +124,11 @@ def _plain(value: Any) -> Any:
 
 
 def _read_mapping(value: str | Path, what: str) -> dict[str, Any]:
-    """A YAML/JSON file, or (for strings starting with '{') an inline YAML/JSON mapping."""
-    path = Path(value)
-    inline = isinstance(value, str) and value.lstrip().startswith("{")
-    if not inline and not path.is_file():
-        raise ConfigError(f"{what}: file not found: {value}")
+    """A YAML/JSON file, or (for strings starting with '{') an inline JSON/YAML mapping."""
     try:
-        data = yaml.safe_load(value if inline else path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{what}: not valid YAML/JSON ({' '.join(str(exc).split())})") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{what}: expected a mapping, got {type(data).__name__}")
-    return data
+        return read_mapping(value, what)
+    except CLIError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def read_run_config_file(path: str | Path, what: str = "--config") -> dict[str, Any]:
@@ -148,6 +150,7 @@ def resolve_env_config(*layers: Mapping[str, Any]) -> dict[str, Any]:
     for layer in layers:
         merged = merge(merged, layer)
     try:
+        check_env_config_names(merged)
         return _plain(EnvConfig.from_dict(merged).to_dict())
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc) if str(exc).startswith("env config") else f"env config: {exc}") from None
@@ -155,19 +158,25 @@ def resolve_env_config(*layers: Mapping[str, Any]) -> dict[str, Any]:
 
 def make_env(env_id: str, config: Mapping[str, Any]) -> gym.Env:
     """One env.  In a SubprocVecEnv worker: ignore Ctrl-C (the main process saves the
-    model and closes the workers) and keep torch to one thread."""
-    import envs  # noqa: F401  (registers the ids in a fresh worker process)
-
+    model and closes the workers) and keep torch to one thread.  (A worker that unpickles
+    this function imports this module, whose ``import envs`` registers the ids.)"""
     if multiprocessing.parent_process() is not None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         torch.set_num_threads(1)
     return gym.make(env_id, config=dict(config))
 
 
-def make_envs(cfg: RunConfig, seed: int) -> VecEnv:
-    """The training envs, env i seeded with ``seed + i``."""
+def make_envs(cfg: RunConfig, env_seeds: range) -> VecEnv:
+    """The training envs, env i seeded with ``env_seeds[i]`` (agents.seeds.training_seeds)."""
     vec_cls = SubprocVecEnv if cfg.n_envs > 1 else DummyVecEnv
-    return make_vec_env(make_env, n_envs=cfg.n_envs, seed=seed, vec_env_cls=vec_cls,
+    return make_vec_env(make_env, n_envs=cfg.n_envs, seed=env_seeds.start, vec_env_cls=vec_cls,
+                        env_kwargs={"env_id": cfg.env_id, "config": cfg.env_config})
+
+
+def make_eval_env(cfg: RunConfig) -> VecEnv:
+    """The periodic evaluation's env: episode e has seed ``model_selection_seeds(seed)[e]``."""
+    return make_vec_env(make_env, n_envs=1, seed=seeding.model_selection_seeds(cfg.seed, cfg.eval_episodes).start,
+                        vec_env_cls=DummyVecEnv, wrapper_class=seeding.EpisodeSeeds,
                         env_kwargs={"env_id": cfg.env_id, "config": cfg.env_config})
 
 
@@ -198,9 +207,30 @@ def _new_run_dir(log_dir: Path, cfg: RunConfig) -> Path:
     raise ConfigError(f"could not create a run directory under {log_dir}")
 
 
-def _write_run_files(run_dir: Path, cfg: RunConfig, command: str, append_command: bool) -> None:
-    data = {**cfg.to_dict(), "versions": _versions()}
+def _seed_record(cfg: RunConfig, env_seeds: range, earlier: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``seeds`` entry of config.yaml: the ranges, and the seeds of every session."""
+    sessions = list((earlier or {}).get("training_envs") or [])
+    record: dict[str, Any] = {"ranges": {name: seeding.span(r) for name, r in seeding.RANGES.items()},
+                              "training_envs": sessions + [seeding.span(env_seeds)]}
+    if cfg.eval_freq > 0:
+        record["model_selection"] = seeding.span(seeding.model_selection_seeds(cfg.seed, cfg.eval_episodes))
+    return record
+
+
+def _write_config(run_dir: Path, cfg: RunConfig, seeds: Mapping[str, Any],
+                  trained_timesteps: int | None = None) -> None:
+    """config.yaml: the resolved settings, plus (information only) the seeds used, the
+    steps actually trained and the library versions."""
+    data = {**cfg.to_dict(), "seeds": dict(seeds)}
+    if trained_timesteps is not None:
+        data["trained_timesteps"] = int(trained_timesteps)
+    data["versions"] = _versions()
     (run_dir / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _write_run_files(run_dir: Path, cfg: RunConfig, command: str, append_command: bool,
+                     seeds: Mapping[str, Any]) -> None:
+    _write_config(run_dir, cfg, seeds)
     with open(run_dir / "command.txt", "a" if append_command else "w") as fh:
         fh.write(command + "\n")
     (run_dir / "seed.txt").write_text(f"{cfg.seed}\n")
@@ -323,7 +353,7 @@ def _callbacks(cfg: RunConfig, run_dir: Path, eval_env: VecEnv | None, resume: b
     ]
     if eval_env is not None:
         eval_cls = FixedSeedMaskableEvalCallback if cfg.algo in MASKABLE else FixedSeedEvalCallback
-        evaluator = eval_cls(eval_env, eval_seed=cfg.seed + EVAL_SEED_OFFSET,
+        evaluator = eval_cls(eval_env, eval_seed=seeding.model_selection_seeds(cfg.seed, cfg.eval_episodes).start,
                              n_eval_episodes=cfg.eval_episodes, eval_freq=max(cfg.eval_freq // per_call, 1),
                              best_model_save_path=str(run_dir / "best"), log_path=str(run_dir),
                              deterministic=True, verbose=0)
@@ -388,17 +418,17 @@ def train(args: argparse.Namespace | Mapping[str, Any] | None = None, /, **kwarg
         if more < 1:
             raise ConfigError(f"--timesteps must be >= 1, got {more}")
         cfg = dataclasses.replace(cfg, timesteps=num_timesteps + more)
-        # a fresh seed per session, reproducible from the run seed and the step count
-        env_seed = int(np.random.SeedSequence([cfg.seed, num_timesteps]).generate_state(1)[0] % 2**31)
+        earlier_seeds = (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("seeds")
     else:
         more = cfg.timesteps
-        env_seed = cfg.seed
+        num_timesteps = 0
+        earlier_seeds = None
+    # a resumed session gets fresh training seeds, reproducible from the run seed and the step count
+    env_seeds = seeding.training_seeds(cfg.seed, cfg.n_envs, num_timesteps)
+    seed_record = _seed_record(cfg, env_seeds, earlier_seeds if isinstance(earlier_seeds, Mapping) else None)
 
-    train_env = make_envs(cfg, env_seed)
-    eval_env = None
-    if cfg.eval_freq > 0:
-        eval_env = make_vec_env(make_env, n_envs=1, seed=cfg.seed + EVAL_SEED_OFFSET, vec_env_cls=DummyVecEnv,
-                                env_kwargs={"env_id": cfg.env_id, "config": cfg.env_config})
+    train_env = make_envs(cfg, env_seeds)
+    eval_env = make_eval_env(cfg) if cfg.eval_freq > 0 else None
     try:
         if resume:
             tb_dir = str((run_dir / "tb").resolve())
@@ -407,7 +437,7 @@ def train(args: argparse.Namespace | Mapping[str, Any] | None = None, /, **kwarg
                                       **to_model_kwargs(cfg.algo, overrides))
             except (TypeError, ValueError, AssertionError) as exc:
                 raise ConfigError(f"--resume: {exc}") from None
-            model.set_random_seed(env_seed)
+            model.set_random_seed(env_seeds.start)
             if cfg.algo in OFF_POLICY and (run_dir / "replay_buffer.pkl").is_file():
                 model.load_replay_buffer(run_dir / "replay_buffer.pkl")
         else:
@@ -418,11 +448,15 @@ def train(args: argparse.Namespace | Mapping[str, Any] | None = None, /, **kwarg
                 raise ConfigError(f"{cfg.algo} rejected the hyperparameters: {' '.join(str(exc).split())}") from None
             run_dir = _new_run_dir(Path(opts["log_dir"]), cfg)
             model.tensorboard_log = str((run_dir / "tb").resolve())
-        _write_run_files(run_dir, cfg, command, append_command=resume)
+        _write_run_files(run_dir, cfg, command, append_command=resume, seeds=seed_record)
         (run_dir / "checkpoints").mkdir(exist_ok=True)
         callbacks, bar = _callbacks(cfg, run_dir, eval_env, resume, opts["progress"])
         print(f"run dir: {run_dir}  ({cfg.algo} on {cfg.env_id}, {more} steps from {model.num_timesteps}, "
               f"{cfg.n_envs} env(s), seed {cfg.seed})", flush=True)
+        planned, why = planned_timesteps(model, more)
+        if planned != more:
+            print(f"note: {why}: this session trains {planned:,} steps, not {more:,} "
+                  f"(config.yaml records trained_timesteps)", flush=True)
         try:
             with warnings.catch_warnings():
                 # SubprocVecEnv for training, DummyVecEnv for evaluation is on purpose
@@ -433,10 +467,12 @@ def train(args: argparse.Namespace | Mapping[str, Any] | None = None, /, **kwarg
             if bar is not None and getattr(bar, "pbar", None) is not None:
                 bar.pbar.close()
             _save(model, run_dir, cfg)
+            _write_config(run_dir, cfg, seed_record, trained_timesteps=model.num_timesteps)
             print(f"\ninterrupted at step {model.num_timesteps}: saved {run_dir / 'model.zip'} "
                   f"(continue with --resume {run_dir})", file=sys.stderr, flush=True)
             raise
         _save(model, run_dir, cfg)
+        _write_config(run_dir, cfg, seed_record, trained_timesteps=model.num_timesteps)
     finally:
         train_env.close()
         if eval_env is not None:
@@ -446,7 +482,8 @@ def train(args: argparse.Namespace | Mapping[str, Any] | None = None, /, **kwarg
         with np.load(run_dir / "evaluations.npz") as ev:
             means = ev["results"].mean(axis=1)
             best = f"; eval mean reward last {means[-1]:.3f}, best {means.max():.3f}"
-    print(f"saved {run_dir / 'model.zip'} at step {model.num_timesteps}{best}", flush=True)
+    print(f"saved {run_dir / 'model.zip'} at step {model.num_timesteps:,} (target {cfg.timesteps:,}){best}",
+          flush=True)
     return run_dir
 
 

@@ -148,6 +148,8 @@ class _OffloadBase(gym.Env):
         if not cfg.include_prefill:  # the prompt's caches start on the device
             self.kv_loc = [DEVICE if kv > 0 else -1 for kv in self.tokens.kv_per_token]
         self.last_result: Result | None = None
+        self.last_placement: Placement | None = None
+        self.last_token_info: dict[str, Any] | None = None
 
     @property
     def context(self) -> int | None:
@@ -208,6 +210,8 @@ class _OffloadBase(gym.Env):
         self.episode_ref_cost += self.ref_cost
         self.last_result = res
         self._last_inst = inst
+        self.last_placement = placement  # with last_token_info: what render() shows once the token is done
+        self.last_token_info = info
         # the cache lives where attention ran (a migrated cache moved with it)
         for i, kv in enumerate(self.tokens.kv_per_token):
             if kv > 0:
@@ -302,6 +306,11 @@ class DecoderOffloadEnv(_OffloadBase):
     device runs at its highest DVFS level and uploads at its highest power level.
     ``action_masks()`` marks locations that are down or lack memory (weights + KV of the
     nodes already placed this token plus this node), with the solver's feasibility helper.
+    It is a method of the env itself: on a ``gymnasium.make`` env call
+    ``env.unwrapped.action_masks()`` (SB3's vector envs and sb3-contrib's MaskablePPO
+    reach it through ``env_method``, which looks through wrappers).  The same mask, for
+    the observation just returned, is ``info["action_mask"]`` of ``reset()`` and
+    ``step()`` (gymnasium's convention, as in ``Taxi-v3``).
     A masked action that arrives anyway runs the node on the device (or, if the device
     cannot take it, on the first feasible location), sets ``info["invalid_action"]`` and
     adds ``-invalid_action_penalty`` to the reward.
@@ -374,7 +383,8 @@ class DecoderOffloadEnv(_OffloadBase):
         self._reset_request()
         self._build_token()
         self._start_token()
-        return self._obs(), {}
+        obs = self._obs()
+        return obs, {"action_mask": np.array(self._mask, dtype=bool)}
 
     def _start_token(self) -> None:
         inst = self.inst
@@ -426,6 +436,7 @@ class DecoderOffloadEnv(_OffloadBase):
         info["rewards"] = rewards
         reward = float(rewards["cost"] + rewards["completion"] + rewards["invalid"])
         obs = self._obs() if not terminated else self._terminal_obs()
+        info["action_mask"] = np.array(self._mask, dtype=bool)  # for the observation returned
         return obs, reward, terminated, False, info
 
     # ------------------------------------------------------------------ observation
@@ -533,6 +544,7 @@ class DecoderSplitEnv(_OffloadBase):
     (p = N: everything on the device).  ``action_masks()`` marks splits whose device
     part or server part does not fit in memory or whose server is down.  A masked action
     falls back to the first feasible one, with the penalty and ``info["invalid_action"]``.
+    As in ``DecoderOffload-v0``: ``env.unwrapped.action_masks()``, or ``info["action_mask"]``.
 
     ## Observation Space
     | Key | Shape | Min | Max | Unit |
@@ -576,7 +588,7 @@ class DecoderSplitEnv(_OffloadBase):
         super().reset(seed=seed)
         self._reset_request()
         self._build_token()
-        return self._obs(), {}
+        return self._obs(), {"action_mask": self.action_masks()}
 
     def step(self, action):
         mask = self.action_masks()
@@ -594,6 +606,8 @@ class DecoderSplitEnv(_OffloadBase):
             info["episode_cost_ratio"] = self.episode_cost / self.episode_ref_cost
         obs = self._obs() if not terminated else {key: np.zeros(s.shape, dtype=np.float32)
                                                    for key, s in self.observation_space.spaces.items()}
+        # for the observation returned (after the last token: every action, as DecoderOffload-v0)
+        info["action_mask"] = self.action_masks() if not terminated else np.ones(mask.size, dtype=bool)
         return obs, float(sum(rewards.values())), terminated, False, info
 
     def _obs(self) -> dict[str, np.ndarray]:

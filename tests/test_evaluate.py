@@ -74,6 +74,38 @@ def test_agents_mode_compares_every_method(tmp_path, tiny_model):
     assert "| agent-maskable_ppo |" in proc.stdout
     for name in ("tokens.csv", "bars.png", "latency_trace.png"):
         assert (out / name).stat().st_size > 0
+    # held-out seeds (agents/seeds.py), never those of training or of model selection
+    assert summary["seeds"] == [2_000_000_000, 2_000_000_001]
+    # the final model by default, and the file evaluated is printed
+    agent = summary["agents"]["agent-maskable_ppo"]
+    assert agent["checkpoint"] == "final" and agent["path"] == str(tiny_model / "model.zip")
+    assert f"{tiny_model / 'model.zip'}, final model" in proc.stderr
+    assert summary["trace_episode"] in (0, 1)
+
+
+def test_agents_mode_checkpoint_best(tmp_path, tiny_model):
+    out = tmp_path / "agents"
+    proc = run("evaluate.py", "agents", "--model", str(tiny_model), "--checkpoint", "best", "--episodes", "1",
+               "--out", str(out), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    agent = json.loads((out / "summary.json").read_text())["agents"]["agent-maskable_ppo"]
+    assert agent["checkpoint"] == "best" and agent["path"] == str(tiny_model / "best" / "best_model.zip")
+    assert "best_model.zip, best periodic-evaluation model" in proc.stderr
+
+
+def test_agents_mode_checkpoint_best_missing(tmp_path, tiny_model):
+    """A run trained without periodic evaluation has no best model: one error line."""
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_model, run_dir)
+    shutil.rmtree(run_dir / "best")
+    proc = run("evaluate.py", "agents", "--model", str(run_dir), "--checkpoint", "best", "--out",
+               str(tmp_path / "x"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "has no best/best_model.zip" in lines[0] and "--checkpoint final" in lines[0]
+    assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -97,3 +129,18 @@ def test_static_mode_bad_suite_is_one_line(tmp_path):
     suite.write_text("models: [gpt2]\ngranularities: [block]\nphases: [decode]\nscenarios: [wifi]\nbogus: 1\n")
     proc = run("evaluate.py", "static", "--out", str(tmp_path / "o"), "--suite", str(suite))
     assert proc.returncode == 2 and "bogus" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_agents_mode_one_torch_thread_and_a_bar_per_method(tmp_path, capsys):
+    """Agent inference runs on one torch thread (as training does), and every method
+    shows a progress bar over its episodes."""
+    import torch
+
+    from deaoff_cli.evaluate_agents import AgentsEvalConfig, run_agents
+
+    torch.set_num_threads(2)
+    run_agents(AgentsEvalConfig(out=tmp_path / "o", episodes=1, env_config=TINY_ENV))
+    assert torch.get_num_threads() == 1
+    lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    for name in ("deaoff-oracle", "deaoff-static", *HEURISTICS):
+        assert any(line.startswith(name) and "1/1" in line for line in lines), name

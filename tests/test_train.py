@@ -23,6 +23,8 @@ RUNS = {  # name: (algo, env id, n_envs)
     "maskable_ppo": ("maskable_ppo", "DecoderOffload-v0", 2),
     "dqn": ("dqn", "DecoderSplit-v0", 1),
 }
+TIMESTEPS = {"ppo": 200, "maskable_ppo": 256, "dqn": 256}
+"""PPO's 200 is not a multiple of its 64-step rollouts: it trains 256 and says so."""
 ENV_TAGS = ("env/latency_ms", "env/energy_j", "env/cost_vs_deaoff", "env/invalid_actions")
 TIMEOUT_S = 300
 
@@ -72,7 +74,8 @@ def runs(tmp_path_factory) -> dict[str, Path]:
         base = name.removesuffix("_again")
         config = root / f"{name}.yaml"
         config.write_text(yaml.safe_dump({"hyperparams": TINY_HYPERPARAMS[base]}))
-        jobs[name] = (root / name, subprocess.Popen(train_cmd(*tiny_args(base, root / name, config)), cwd=REPO,
+        args = tiny_args(base, root / name, config, timesteps=TIMESTEPS[base])
+        jobs[name] = (root / name, subprocess.Popen(train_cmd(*args), cwd=REPO,
                                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     out = {}
     for name, (log_dir, proc) in jobs.items():
@@ -80,6 +83,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
         assert proc.returncode == 0, f"{name}: exit {proc.returncode}\n{stdout}\n{stderr}"
         assert "Traceback" not in stderr, stderr
         out[name] = run_dir_of(log_dir)
+        (log_dir / "stdout.txt").write_text(stdout)
     return out
 
 
@@ -91,10 +95,17 @@ def test_run_writes_model_config_and_tensorboard(runs, name):
     for rel in ("model.zip", "best/best_model.zip", "evaluations.npz", "config.yaml", "command.txt", "seed.txt"):
         assert (run_dir / rel).is_file(), rel
     assert list((run_dir / "checkpoints").glob("*.zip"))
-    assert num_timesteps(run_dir / "model.zip") >= 256
+    trained = num_timesteps(run_dir / "model.zip")
+    assert trained == 256
 
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
-    assert (cfg["algo"], cfg["env_id"], cfg["seed"], cfg["n_envs"], cfg["timesteps"]) == (algo, env_id, 0, n_envs, 256)
+    assert (cfg["algo"], cfg["env_id"], cfg["seed"], cfg["n_envs"], cfg["timesteps"]) == \
+        (algo, env_id, 0, n_envs, TIMESTEPS[name])
+    assert cfg["trained_timesteps"] == trained
+    # the seeds used, from agents/seeds.py: training envs 0..n_envs-1, model selection 10^9 + e
+    assert cfg["seeds"]["training_envs"] == [[0, n_envs - 1]]
+    assert cfg["seeds"]["model_selection"] == [1_000_000_000, 1_000_000_001]
+    assert cfg["seeds"]["ranges"]["held_out"] == [2_000_000_000, 2_999_999_999]
     assert cfg["env_config"]["new_tokens"] == 2 and cfg["env_config"]["scenario"] == "two-server"
     assert cfg["env_config"]["dynamics"]["fading"] is True  # the resolved EnvConfig, nested part included
     for key, value in TINY_HYPERPARAMS[algo].items():  # --config over configs/agents/{algo}.yaml
@@ -109,6 +120,16 @@ def test_run_writes_model_config_and_tensorboard(runs, name):
     assert all(np.isfinite(ratios)) and min(ratios) > 0
     if algo == "maskable_ppo":
         assert all(v == 0.0 for _, v in tags["env/invalid_actions"])
+
+
+def test_overshoot_is_announced(runs):
+    """PPO with 64-step rollouts and a 200-step target trains ceil(200 / 64) x 64 = 256
+    steps: train.py says so before training, and config.yaml records both numbers."""
+    stdout = (runs["ppo"].parent / "stdout.txt").read_text()
+    assert "note: PPO collects whole rollouts of 1 env(s) x 64 steps: this session trains 256 steps, not 200" \
+        in stdout
+    assert "at step 256 (target 200)" in stdout
+    assert "note:" not in (runs["maskable_ppo"].parent / "stdout.txt").read_text()  # 256 = 2 x 2 x 64
 
 
 def test_resume_continues_the_step_count(runs):
@@ -126,7 +147,11 @@ def test_resume_continues_the_step_count(runs):
     steps = [s for s, _ in scalars(run_dir)["env/cost_vs_deaoff"]]
     assert max(steps) > before  # same TensorBoard run, step axis continued
     assert len((run_dir / "command.txt").read_text().splitlines()) == 2
-    assert yaml.safe_load((run_dir / "config.yaml").read_text())["timesteps"] == before + 128
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert cfg["timesteps"] == before + 128 and cfg["trained_timesteps"] == after
+    # the resumed session drew fresh training seeds, still in the training range
+    first, second = cfg["seeds"]["training_envs"]
+    assert first == [0, 0] and second != first and 0 <= second[0] <= second[1] < 1_000_000_000
 
 
 def test_same_seed_same_first_evaluation(runs):
