@@ -136,10 +136,34 @@ def _static_instances(suite: StaticSuite):
                                 "servers": sc.num_servers, "nodes": inst.num_nodes}, inst
 
 
-def run_static(out: Path, quick: bool, suite_path: Path | None, seed: int, command: str) -> dict[str, Any]:
+def _static_case(case: tuple) -> tuple:
+    """DeAOff (exact, relaxed) and every heuristic on one instance (a worker of --workers)."""
     from solvers.deaoff import solve
     from solvers.heuristics import HEURISTICS, run_heuristic
 
+    sid, meta, inst, limit, seed = case
+    methods: dict[str, dict[str, Any]] = {}
+    exact = solve(inst, mode="exact", time_limit_s=limit)
+    methods["deaoff"] = _row(exact.result, status=exact.status, gap=exact.mip_gap, wall_s=exact.wall_time_s)
+    relaxed = solve(inst, mode="relaxed")
+    methods["deaoff-relaxed"] = _row(relaxed.result, status=relaxed.status, wall_s=relaxed.wall_time_s)
+    for name in HEURISTICS:
+        try:
+            t0 = time.perf_counter()
+            _, res = run_heuristic(name, inst, np.random.default_rng(seed))
+            methods[name] = _row(res, status="ok", wall_s=time.perf_counter() - t0)
+        except ValueError as exc:  # e.g. the model does not fit the device
+            methods[name] = {"latency_s": None, "energy_j": None, "status": f"infeasible: {exc}"}
+    return methods, exact
+
+
+def run_static(out: Path, quick: bool, suite_path: Path | None, seed: int, command: str,
+               workers: int = 1, backend: str = "local", address: str | None = None) -> dict[str, Any]:
+    """``workers`` > 1 or ``backend`` ray: the instances are solved in parallel
+    (deaoff_cli/parallel.py); the table is the same, only the per-instance wall times differ."""
+    from deaoff_cli.parallel import check, parallel_map
+
+    check(workers, backend, address)
     if seed < 0:
         raise UsageError(f"--seed must be >= 0, got {seed}")
     suite = StaticSuite.load(suite_path or (STATIC_QUICK if quick else STATIC_SUITE))
@@ -147,23 +171,17 @@ def run_static(out: Path, quick: bool, suite_path: Path | None, seed: int, comma
     scenarios: list[dict[str, Any]] = []
     gantt: tuple[Any, Any, str] | None = None
     t_start = time.perf_counter()
-    for sid, meta, inst in _static_instances(suite):
-        limit = suite.sublayer_time_limit_s if meta["granularity"] != "block" else None
-        methods: dict[str, dict[str, Any]] = {}
-        exact = solve(inst, mode="exact", time_limit_s=limit)
-        methods["deaoff"] = _row(exact.result, status=exact.status, gap=exact.mip_gap, wall_s=exact.wall_time_s)
-        relaxed = solve(inst, mode="relaxed")
-        methods["deaoff-relaxed"] = _row(relaxed.result, status=relaxed.status, wall_s=relaxed.wall_time_s)
-        for name in HEURISTICS:
-            try:
-                t0 = time.perf_counter()
-                _, res = run_heuristic(name, inst, np.random.default_rng(seed))
-                methods[name] = _row(res, status="ok", wall_s=time.perf_counter() - t0)
-            except ValueError as exc:  # e.g. the model does not fit the device
-                methods[name] = {"latency_s": None, "energy_j": None, "status": f"infeasible: {exc}"}
+    cases = [(sid, meta, inst, suite.sublayer_time_limit_s if meta["granularity"] != "block" else None, seed)
+             for sid, meta, inst in _static_instances(suite)]
+
+    def progress(i: int, result: tuple) -> None:
+        exact = result[1]
+        print(f"  {cases[i][0]:<45} deaoff {exact.result.makespan_s * 1e3:9.2f} ms "
+              f"{exact.result.energy_j * 1e3:9.2f} mJ [{exact.status}, {exact.wall_time_s:.2f} s]", file=sys.stderr)
+
+    results = parallel_map(_static_case, cases, workers, backend, address, on_result=progress)
+    for (sid, meta, inst, _, _), (methods, exact) in zip(cases, results):
         scenarios.append({"id": sid, **meta, "phase1_makespan_s": exact.phase1_makespan_s, "methods": methods})
-        print(f"  {sid:<45} deaoff {exact.result.makespan_s * 1e3:9.2f} ms {exact.result.energy_j * 1e3:9.2f} mJ "
-              f"[{exact.status}, {exact.wall_time_s:.2f} s]", file=sys.stderr)
         if gantt is None or (meta["granularity"] == "sublayer" and meta["phase"] == "decode"
                              and gantt[2].split("/")[1] != "sublayer"):
             gantt = (inst, exact, sid)
@@ -270,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--quick", action="store_true", help="the reduced suite (under a minute)")
     st.add_argument("--suite", type=Path, default=None, help="a suite YAML (default configs/suites/static.yaml)")
     st.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
+    st.add_argument("--workers", type=int, default=1, help="instances solved at once (default 1)")
+    st.add_argument("--backend", default="local", help="local (default: a process pool) or ray")
+    st.add_argument("--address", help="--backend ray: a Ray cluster's address (default: a local instance)")
     ag = sub.add_parser("agents", help="trained agents vs DeAOff-oracle, DeAOff-static and the heuristics")
     ag.add_argument("--model", action="append", default=[], help="a train.py run directory or model zip "
                     "(repeat for several agents); with none, only DeAOff and the heuristics run")
@@ -283,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     ag.add_argument("--deadline-ms", type=float, default=defaults.deadline_ms, help="per decode token (ms)")
     ag.add_argument("--env-config", default=None, help="env config overrides (YAML/JSON file or inline mapping)")
     ag.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ag.add_argument("--workers", type=int, default=1, help="methods played at once (default 1)")
+    ag.add_argument("--backend", default="local", help="local (default: a process pool) or ray")
+    ag.add_argument("--address", help="--backend ray: a Ray cluster's address (default: a local instance)")
     from . import hardware  # calibration / predict (the hardware catalogue)
     hardware.add_commands(sub)
     return parser
@@ -297,12 +321,13 @@ def main(argv: list[str] | None = None) -> int:
     command = "python evaluate.py " + " ".join(shlex.quote(a) for a in argv)
     try:
         if args.mode == "static":
-            run_static(args.out, args.quick, args.suite, args.seed, command)
+            run_static(args.out, args.quick, args.suite, args.seed, command, args.workers, args.backend, args.address)
         else:
             run_agents(AgentsEvalConfig(out=args.out, models=args.model, episodes=args.episodes, seed=args.seed,
                                         deadline_ms=args.deadline_ms, env_config=args.env_config,
                                         checkpoint=args.checkpoint, progress=not args.no_progress,
-                                        command=command))
+                                        command=command, workers=args.workers, backend=args.backend,
+                                        address=args.address))
     except (CLIError, ValueError, FileNotFoundError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
