@@ -4,6 +4,9 @@
 
 Prints both wall times, the speed-up (with and without Ray's start-up: ``ray.init`` of a
 local instance plus one round-trip task), and checks that both runs gave the same numbers.
+The local backend with the same number of workers runs too, with the CPU time of its
+trials: CPU / wall is the parallelism the machine actually gave (2.0 on 2 idle cores),
+which bounds any backend's speed-up.
 Target (issue 11): >= 1.7x with 2 workers on 2 cores.  On a machine shared with other
 work, the load average printed next to the figures says how much of the cores were ours.
 """
@@ -38,21 +41,27 @@ def main() -> int:
         t0 = time.perf_counter()
         seq = run_sweep(cfg, out / "sequential", "local", 1, log=quiet)
         seq_s = time.perf_counter() - t0
+        t0, c0 = time.perf_counter(), os.times()
+        loc = run_sweep(cfg, out / "local-parallel", "local", args.workers, log=quiet)
+        loc_s, c1 = time.perf_counter() - t0, os.times()
+        loc_cpu = (c1.children_user + c1.children_system) - (c0.children_user + c0.children_system)
         t0 = time.perf_counter()
         par = run_sweep(cfg, out / "ray", "ray", args.workers, log=quiet)
         ray_s = time.perf_counter() - t0
         load_after = os.getloadavg()
     startup_s = par["ray_startup_s"]
-    same = [(a["trial_id"], a.get("metrics")) for a in seq["trials"]] == \
-        [(b["trial_id"], b.get("metrics")) for b in par["trials"]]
+    same = all([(a["trial_id"], a.get("metrics")) for a in seq["trials"]] ==
+               [(b["trial_id"], b.get("metrics")) for b in other["trials"]] for other in (par, loc))
     print(f"sweep {cfg.name}: {n} trials, {os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, "
           f"{load_after[0]:.2f} after")
     print(f"sequential (local, 1 worker):    {seq_s:7.1f} s  ({seq_s / n:.1f} s per trial)")
     print(f"ray ({args.workers} workers, local instance):   {ray_s:7.1f} s  (start-up {startup_s:.1f} s)")
+    print(f"local ({args.workers} workers, no Ray):          {loc_s:7.1f} s  (speed-up {seq_s / loc_s:.2f}x; "
+          f"trials used {loc_cpu:.1f} CPU-s: parallelism {loc_cpu / loc_s:.2f} of {args.workers})")
     print(f"speed-up: {seq_s / ray_s:.2f}x  ({seq_s / (ray_s - startup_s):.2f}x without Ray's start-up)  "
           f"target >= 1.7x with 2 workers on 2 cores")
     print(f"same numbers on both backends: {'yes' if same else 'NO'}; failed trials: "
-          f"{len(seq['failed'])} sequential, {len(par['failed'])} ray")
+          f"{len(seq['failed'])} sequential, {len(loc['failed'])} local, {len(par['failed'])} ray")
     return 0 if same else 1
 
 
