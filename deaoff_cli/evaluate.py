@@ -203,10 +203,22 @@ def evaluate_methods(inst, limit: float | None, seed: int) -> tuple[dict[str, di
     return methods, exact
 
 
+def _static_case(case: tuple) -> tuple:
+    """One instance of the suite (a worker of --workers): :func:`evaluate_methods`."""
+    _sid, _meta, inst, limit, seed = case
+    return evaluate_methods(inst, limit, seed)
+
+
 def run_static(out: Path, quick: bool, suite_path: Path | None, seed: int, command: str,
-               with_map: bool = True) -> dict[str, Any]:
+               with_map: bool = True, workers: int = 1, backend: str = "local",
+               address: str | None = None) -> dict[str, Any]:
+    """``workers`` > 1 or ``backend`` ray: the instances are solved in parallel
+    (deaoff_cli/parallel.py); the table is the same, only the per-instance wall times differ."""
+    from deaoff_cli.parallel import check, parallel_map
+
     from .static_map import best_traditional, reduction_pct, run_map
 
+    check(workers, backend, address)
     if seed < 0:
         raise UsageError(f"--seed must be >= 0, got {seed}")
     suite = StaticSuite.load(suite_path or (STATIC_QUICK if quick else STATIC_SUITE))
@@ -215,9 +227,16 @@ def run_static(out: Path, quick: bool, suite_path: Path | None, seed: int, comma
     scenarios: list[dict[str, Any]] = []
     gantt: tuple[Any, Any, str] | None = None
     t_start = time.perf_counter()
-    for sid, meta, inst in _static_instances(suite):
-        limit = suite.sublayer_time_limit_s if meta["granularity"] != "block" else None
-        methods, exact = evaluate_methods(inst, limit, seed)
+    cases = [(sid, meta, inst, suite.sublayer_time_limit_s if meta["granularity"] != "block" else None, seed)
+             for sid, meta, inst in _static_instances(suite)]
+
+    def progress(i: int, result: tuple) -> None:
+        exact = result[1]
+        print(f"  {cases[i][0]:<45} deaoff {exact.result.makespan_s * 1e3:9.2f} ms "
+              f"{exact.result.energy_j * 1e3:9.2f} mJ [{exact.status}, {exact.wall_time_s:.2f} s]", file=sys.stderr)
+
+    results = parallel_map(_static_case, cases, workers, backend, address, on_result=progress)
+    for (sid, meta, inst, _, _), (methods, exact) in zip(cases, results):
         trad = [n for n in methods if not n.startswith("deaoff")]
         best = best_traditional(methods, exact.latency_bound_s, trad)
         ours = methods["deaoff"]
@@ -226,8 +245,6 @@ def run_static(out: Path, quick: bool, suite_path: Path | None, seed: int, comma
                           "vs_best_latency_pct": reduction_pct(ours["latency_s"], methods[best]["latency_s"]),
                           "vs_best_energy_pct": reduction_pct(ours["energy_j"], methods[best]["energy_j"]),
                           "methods": methods})
-        print(f"  {sid:<45} deaoff {exact.result.makespan_s * 1e3:9.2f} ms {exact.result.energy_j * 1e3:9.2f} mJ "
-              f"[{exact.status}, {exact.wall_time_s:.2f} s]", file=sys.stderr)
         if gantt is None or (meta["granularity"] == "sublayer" and meta["phase"] == "decode"
                              and gantt[2].split("/")[1] != "sublayer"):
             gantt = (inst, exact, sid)
@@ -380,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
     st.add_argument("--no-map", action="store_true", help="skip the map (edge class x background load x uplink "
                     "rate; map.png, map.csv, map.md)")
+    st.add_argument("--workers", type=int, default=1, help="instances solved at once (default 1)")
+    st.add_argument("--backend", default="local", help="local (default: a process pool) or ray")
+    st.add_argument("--address", help="--backend ray: a Ray cluster's address (default: a local instance)")
     ag = sub.add_parser("agents",
                         help="trained agents vs the myopic optimum, DeAOff-static and the non-learned baselines")
     ag.add_argument("--model", action="append", default=[], help="a train.py run directory or model zip "
@@ -396,6 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
     ag.add_argument("--clairvoyant", action="store_true", help="also solve each episode's clairvoyant plan "
                     "and report the share of its gap each method closes (weighted objective; seconds per episode)")
     ag.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ag.add_argument("--workers", type=int, default=1, help="methods played at once (default 1)")
+    ag.add_argument("--backend", default="local", help="local (default: a process pool) or ray")
+    ag.add_argument("--address", help="--backend ray: a Ray cluster's address (default: a local instance)")
     from . import hardware  # calibration / predict (the hardware catalogue)
     hardware.add_commands(sub)
     return parser
@@ -410,13 +433,14 @@ def main(argv: list[str] | None = None) -> int:
     command = "python evaluate.py " + " ".join(shlex.quote(a) for a in argv)
     try:
         if args.mode == "static":
-            run_static(args.out, args.quick, args.suite, args.seed, command, with_map=not args.no_map)
+            run_static(args.out, args.quick, args.suite, args.seed, command, with_map=not args.no_map,
+                       workers=args.workers, backend=args.backend, address=args.address)
         else:
             run_agents(AgentsEvalConfig(out=args.out, models=args.model, episodes=args.episodes, seed=args.seed,
                                         deadline_ms=args.deadline_ms, env_config=args.env_config,
                                         checkpoint=args.checkpoint, progress=not args.no_progress,
-                                        clairvoyant=args.clairvoyant,
-                                        command=command))
+                                        clairvoyant=args.clairvoyant, command=command, workers=args.workers,
+                                        backend=args.backend, address=args.address))
     except (CLIError, ValueError, FileNotFoundError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

@@ -71,6 +71,12 @@ class AgentsEvalConfig:
     """A progress bar per method on stderr."""
     command: str = ""
     """The command line, recorded in summary.json."""
+    workers: int = 1
+    """Methods played at once (deaoff_cli/parallel_agents.py); the tokens do not depend on it."""
+    backend: str = "local"
+    """``local`` (a process pool) or ``ray``, for ``workers`` > 1 or a Ray cluster."""
+    address: str | None = None
+    """Ray cluster address (``backend`` ray); None: a local instance."""
 
     def __post_init__(self) -> None:
         from agents.seeds import MAX_EPISODES, check_run_seed
@@ -87,6 +93,12 @@ class AgentsEvalConfig:
         self.deadline_ms = positive_finite(self.deadline_ms, "--deadline-ms")
         if self.checkpoint not in CHECKPOINTS:
             raise CLIError(f"--checkpoint must be one of {', '.join(CHECKPOINTS)}, got {self.checkpoint!r}")
+        from deaoff_cli.parallel import check
+
+        try:
+            check(self.workers, self.backend, self.address)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
 
 
 @dataclass
@@ -278,12 +290,20 @@ def run_agents(config: AgentsEvalConfig) -> dict[str, Any]:
     methods += [("myopic-optimum", None, None, None), ("deaoff-static", None, None, None)]
     methods += [(name, None, None, fn) for name, fn in BASELINES.items()]
     methods += [(name, None, fn, None) for name, fn in HEURISTICS.items()]
+    all_methods = list(methods)
     seeds = list(held_out_seeds(cfg.seed, cfg.episodes))
     tokens: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
     t_start = time.perf_counter()
     width = max(len(m[0]) for m in methods)
     snapshots: dict[int, list] = {}
+    if cfg.workers > 1 or cfg.backend != "local":
+        from deaoff_cli.parallel_agents import play_methods
+
+        tokens, skipped, snapshots = play_methods(
+            methods, {a.name: (m, i, cfg.checkpoint) for i, (a, m) in enumerate(zip(agents, cfg.models))},
+            env_cfg, seeds, cfg.workers, cfg.backend, cfg.address)
+        methods = []  # played
     for name, agent, fn, base in methods:
         env = env_for(agent.env_id if agent else "DecoderOffload-v1")
         bar = _progress(cfg.progress, len(seeds), name.ljust(width))
@@ -301,7 +321,7 @@ def run_agents(config: AgentsEvalConfig) -> dict[str, Any]:
             print(f"  {name}: skipped ({exc})", file=sys.stderr)
             continue
         bar.close()
-    names = [m[0] for m in methods if m[0] not in skipped]
+    names = [m[0] for m in all_methods if m[0] not in skipped]
     clair: dict[int, float] | None = None
     if cfg.clairvoyant:
         clair = _clairvoyant_costs(env_for("DecoderOffload-v1").unwrapped, snapshots, cfg.progress)

@@ -51,8 +51,8 @@ class MainJob:
     """Phase of the DAG printed by --inspect."""
     timesteps: int = 150_000
     """MaskablePPO training steps."""
-    n_envs: int = 2
-    """Parallel training envs."""
+    n_envs: int | None = None
+    """Training envs (None: train.py's choice for speed, deaoff_cli/vectorise.py)."""
     episodes: int = 10
     """Held-out evaluation episodes."""
     seed: int = 0
@@ -95,7 +95,8 @@ def validate(job: MainJob, inspect_only: bool) -> None:
     from agents.seeds import MAX_ENVS, MAX_EPISODES, RUN_SEEDS
 
     _int_option(job.timesteps, "timesteps", 1)
-    _int_option(job.n_envs, "n_envs", 1, MAX_ENVS)
+    if job.n_envs is not None:
+        _int_option(job.n_envs, "n_envs", 1, MAX_ENVS)
     _int_option(job.episodes, "episodes", 1, MAX_EPISODES)
     _int_option(job.seed, "seed", RUN_SEEDS.start, RUN_SEEDS.stop - 1)
     positive_finite(job.deadline_ms, "deadline_ms")
@@ -145,7 +146,7 @@ def run(job: MainJob, command: str) -> Path:
                "log_dir": str(job.out), "n_envs": job.n_envs, "env_config": env_config, "config": None}
     resolve_new({**dict.fromkeys(("resume", "eval_freq", "eval_episodes")), **options})  # fails before training
     print(f"\n# training MaskablePPO on {job.env_id} for {job.timesteps:,} steps "
-          f"({job.n_envs} envs, seed {job.seed})", flush=True)
+          f"({job.n_envs or 'auto'} envs, seed {job.seed})", flush=True)
     run_dir = train(**options, command=command)
     out = run_dir / "evaluation"
     print(f"\n# evaluating {run_dir} (final model) on {job.episodes} held-out episodes", flush=True)
@@ -169,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prompt-len", type=int, help="prompt tokens (default: EnvConfig's)")
     parser.add_argument("--phase", help=f"DAG printed by --inspect: decode or prefill (default {defaults.phase})")
     parser.add_argument("--timesteps", type=int, help=f"MaskablePPO training steps (default {defaults.timesteps:,})")
-    parser.add_argument("--n-envs", type=int, help=f"parallel training envs (default {defaults.n_envs})")
+    parser.add_argument("--n-envs", type=int, help="training envs (default: train.py's choice for speed)")
     parser.add_argument("--episodes", type=int, help=f"held-out evaluation episodes (default {defaults.episodes})")
     parser.add_argument("--seed", type=int, help=f"run seed (default {defaults.seed})")
     parser.add_argument("--out", type=Path, help=f"parent of the run directory (default {defaults.out})")

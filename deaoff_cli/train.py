@@ -63,6 +63,7 @@ from agents import seeds as seeding
 from agents.algos import ALGOS, MASKABLE, OFF_POLICY, planned_timesteps
 from agents.callbacks import EnvInfoCallback, FixedSeedEvalCallback, FixedSeedMaskableEvalCallback
 from agents.hyperparams import ConfigError, load_hyperparams, merge, to_model_kwargs, validate
+from deaoff_cli import vectorise
 from deaoff_cli.config_io import CLIError, check_env_config_names, read_mapping
 from envs.offload_env import EnvConfig
 
@@ -84,7 +85,9 @@ class RunConfig:
     seed: int = 0
     """Run seed (0 <= seed < 10^6): the model's seed; env seeds derive from it (agents/seeds.py)."""
     n_envs: int = 1
-    """Parallel training envs (SubprocVecEnv when > 1)."""
+    """Training envs stepped together (deaoff_cli/vectorise.py picks the default)."""
+    vec_env: str = "dummy"
+    """dummy: all envs in this process (DummyVecEnv); subproc: one process per env (SubprocVecEnv)."""
     timesteps: int = 100_000
     """Target number of env steps (summed over envs)."""
     eval_freq: int = 10_000
@@ -99,6 +102,8 @@ class RunConfig:
     """Keys of a written config.yaml that are information, not settings."""
 
     def __post_init__(self) -> None:
+        if self.vec_env not in ("dummy", "subproc"):
+            raise ConfigError(f"vec_env must be dummy or subproc, got {self.vec_env!r}")
         minimum = {"seed": 0, "n_envs": 1, "timesteps": 1, "eval_freq": 0, "eval_episodes": 1, "checkpoint_freq": 0}
         maximum = {"seed": seeding.RUN_SEEDS.stop - 1, "n_envs": seeding.MAX_ENVS,
                    "eval_episodes": seeding.MAX_EPISODES}
@@ -168,7 +173,7 @@ def make_env(env_id: str, config: Mapping[str, Any]) -> gym.Env:
 
 def make_envs(cfg: RunConfig, env_seeds: range) -> VecEnv:
     """The training envs, env i seeded with ``env_seeds[i]`` (agents.seeds.training_seeds)."""
-    vec_cls = SubprocVecEnv if cfg.n_envs > 1 else DummyVecEnv
+    vec_cls = SubprocVecEnv if cfg.vec_env == "subproc" and cfg.n_envs > 1 else DummyVecEnv
     return make_vec_env(make_env, n_envs=cfg.n_envs, seed=env_seeds.start, vec_env_cls=vec_cls,
                         env_kwargs={"env_id": cfg.env_id, "config": cfg.env_config})
 
@@ -239,7 +244,7 @@ def _write_run_files(run_dir: Path, cfg: RunConfig, command: str, append_command
 # --------------------------------------------------------------------------- options
 OPTION_DEFAULTS: dict[str, Any] = {
     "algo": None, "env": None, "timesteps": None, "seed": None, "log_dir": "runs", "config": None,
-    "env_config": None, "n_envs": None, "resume": None, "eval_freq": None, "eval_episodes": None,
+    "env_config": None, "n_envs": None, "vec_env": None, "resume": None, "eval_freq": None, "eval_episodes": None,
     "progress": True, "command": None,
 }
 
@@ -294,10 +299,13 @@ def resolve_new(opts: Mapping[str, Any]) -> RunConfig:
     yaml_n_envs = hyperparams.pop("n_envs", 1)
     env_config = resolve_env_config(file_cfg.get("env_config", {}), _cli_env_config(opts))
     defaults = RunConfig(algo=algo, env_id=env_id)
+    vec = vectorise.plan(algo, hyperparams, yaml_n_envs, _pick(opts, file_cfg, "n_envs", None),
+                         _pick(opts, file_cfg, "vec_env", "auto"), set(file_cfg.get("hyperparams") or {}),
+                         step_s=lambda: _probe_step_s(env_id, env_config))
     cfg = RunConfig(
-        algo=algo, env_id=env_id, env_config=env_config, hyperparams=hyperparams,
+        algo=algo, env_id=env_id, env_config=env_config, hyperparams=vec.hyperparams,
         seed=_pick(opts, file_cfg, "seed", defaults.seed),
-        n_envs=_pick(opts, file_cfg, "n_envs", yaml_n_envs),
+        n_envs=vec.n_envs, vec_env=vec.vec_env,
         timesteps=_pick(opts, file_cfg, "timesteps", defaults.timesteps),
         eval_freq=_pick(opts, file_cfg, "eval_freq", defaults.eval_freq),
         eval_episodes=_pick(opts, file_cfg, "eval_episodes", defaults.eval_episodes),
@@ -306,6 +314,14 @@ def resolve_new(opts: Mapping[str, Any]) -> RunConfig:
     if cfg.checkpoint_freq == 0:
         cfg.checkpoint_freq = max(cfg.timesteps // 10, 1)
     return cfg
+
+
+def _probe_step_s(env_id: str, env_config: Mapping[str, Any]) -> float:
+    """env.step time for vectorise.plan; 0 if the env cannot be built (train() reports why)."""
+    try:
+        return vectorise.env_step_s(make_env, env_id, env_config)
+    except (ValueError, FileNotFoundError, TypeError):
+        return 0.0
 
 
 def resolve_resume(opts: Mapping[str, Any], run_dir: Path) -> tuple[RunConfig, dict[str, Any]]:
@@ -334,6 +350,8 @@ def resolve_resume(opts: Mapping[str, Any], run_dir: Path) -> tuple[RunConfig, d
         saved_cfg, env_id=env_id, env_config=env_config, hyperparams=merge(saved_cfg.hyperparams, overrides),
         seed=_pick(opts, file_cfg, "seed", saved_cfg.seed),
         n_envs=_pick(opts, file_cfg, "n_envs", n_envs or saved_cfg.n_envs),
+        vec_env=saved_cfg.vec_env if _pick(opts, file_cfg, "vec_env", "auto") == "auto"
+        else _pick(opts, file_cfg, "vec_env", "auto"),
         eval_freq=_pick(opts, file_cfg, "eval_freq", saved_cfg.eval_freq),
         eval_episodes=_pick(opts, file_cfg, "eval_episodes", saved_cfg.eval_episodes),
         checkpoint_freq=file_cfg.get("checkpoint_freq", saved_cfg.checkpoint_freq),
@@ -452,7 +470,7 @@ def train(args: argparse.Namespace | Mapping[str, Any] | None = None, /, **kwarg
         (run_dir / "checkpoints").mkdir(exist_ok=True)
         callbacks, bar = _callbacks(cfg, run_dir, eval_env, resume, opts["progress"])
         print(f"run dir: {run_dir}  ({cfg.algo} on {cfg.env_id}, {more} steps from {model.num_timesteps}, "
-              f"{cfg.n_envs} env(s), seed {cfg.seed})", flush=True)
+              f"{cfg.n_envs} env(s) ({cfg.vec_env}), seed {cfg.seed})", flush=True)
         planned, why = planned_timesteps(model, more)
         if planned != more:
             print(f"note: {why}: this session trains {planned:,} steps, not {more:,} "
@@ -504,7 +522,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-dir", default="runs", help="parent of the run directory (default: runs)")
     p.add_argument("--config", help="run-config YAML (keys of a run's config.yaml)")
     p.add_argument("--env-config", help="EnvConfig overrides: a YAML/JSON file or an inline mapping")
-    p.add_argument("--n-envs", type=int)
+    p.add_argument("--n-envs", type=int, help="training envs (default: chosen for speed, deaoff_cli/vectorise.py)")
+    p.add_argument("--vec-env", choices=vectorise.VEC_ENVS,
+                   help="auto (default): envs in this process unless env.step is slow; dummy: in this process; "
+                        "subproc: one process per env")
     p.add_argument("--resume", help="a run directory to continue")
     p.add_argument("--eval-freq", type=int, help="env steps between evaluations (0: off; default 10000)")
     p.add_argument("--eval-episodes", type=int, help="episodes per evaluation (default 5)")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create (or reuse) .venv and install deaoff-gym with its test extras.
+# Create (or reuse) .venv and install deaoff-gym with its test extras and the ray extra
+# (sweep.py --backend ray; tests/test_sweep.py compares it with the local backend).
 # torch is installed first as 2.13.0, the CPU build this project is developed with, so
 # that the dependency resolver never pulls a multi-GB CUDA build.  On a machine whose
 # PyPI serves only CUDA wheels, install the CPU wheel first yourself (PyTorch's CPU
@@ -22,5 +23,5 @@ fi
 if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,ray]"
 touch "$stamp"

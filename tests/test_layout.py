@@ -146,10 +146,11 @@ def test_console_scripts_declared():
     scripts = _pyproject()["project"]["scripts"]
     assert scripts == {"deaoff-train": "deaoff_cli.train:main",
                        "deaoff-evaluate": "deaoff_cli.evaluate:main",
-                       "deaoff-main": "deaoff_cli.main:main"}
+                       "deaoff-main": "deaoff_cli.main:main",
+                       "deaoff-sweep": "deaoff_cli.sweep:main"}
 
 
-@pytest.mark.parametrize("script", ["train.py", "evaluate.py", "main.py"])
+@pytest.mark.parametrize("script", ["train.py", "evaluate.py", "main.py", "sweep.py"])
 def test_wrappers_are_thin(script):
     """The top-level scripts only call their ``deaoff_cli`` module's ``main``."""
     tree = ast.parse((ROOT / script).read_text(encoding="utf-8"))
@@ -159,7 +160,7 @@ def test_wrappers_are_thin(script):
     assert not defs
 
 
-@pytest.mark.parametrize("entry", ["deaoff_cli.train", "deaoff_cli.evaluate", "deaoff_cli.main"])
+@pytest.mark.parametrize("entry", ["deaoff_cli.train", "deaoff_cli.evaluate", "deaoff_cli.main", "deaoff_cli.sweep"])
 def test_console_entry_points_answer_help(entry):
     """What each console script runs (``python -m`` of the same ``main``) prints its usage."""
     proc = subprocess.run([sys.executable, "-c", f"import sys, {entry} as m; sys.exit(m.main(['--help']))"],
