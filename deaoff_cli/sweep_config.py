@@ -18,7 +18,7 @@ A sweep file (``configs/sweeps/*.yaml``)::
       hyperparams.gamma: {low: 0.9, high: 0.999}                  # random only: uniform
       hyperparams.ent_coef: {low: 1.0e-4, high: 1.0e-2, log: true} # random only: log-uniform
       env_config.scenario: [two-server, wifi]
-    evaluation: {episodes: 10, seed: 0, metric: cost_vs_oracle}  # evaluate.py agents, held-out seeds
+    evaluation: {episodes: 10, seed: 0, metric: cost_vs_myopic_pooled}  # evaluate.py agents, held-out seeds
 
 Swept paths: ``algo``, ``timesteps``, ``n_envs``, ``hyperparams.KEY[.SUBKEY]`` and
 ``env_config.KEY[.SUBKEY]`` (the scenario, the model, the request length, the dynamics...).
@@ -42,7 +42,8 @@ TOP_KEYS = frozenset({"name", "algo", "env", "timesteps", "n_envs", "eval_freq",
                       "env_config", "seeds", "search", "samples", "sampler_seed", "space", "evaluation"})
 EVAL_KEYS = frozenset({"episodes", "seed", "metric", "deadline_ms"})
 SWEEPABLE_TOP = frozenset({"algo", "timesteps", "n_envs"})
-METRICS = ("cost_vs_oracle", "cost_vs_static", "cost_vs_reference", "latency_s", "energy_j", "deadline_miss")
+METRICS = ("cost_vs_myopic_pooled", "cost_vs_myopic_mean", "cost_vs_static", "latency_s", "energy_j", "deadline_miss",
+           "slo_violation_share")
 """Per-agent figures of ``evaluate.py agents``' summary.json (all lower-is-better)."""
 
 
@@ -85,7 +86,7 @@ class SweepConfig:
     space: dict[str, Any] = field(default_factory=dict)
     episodes: int = 10
     eval_seed: int = 0
-    metric: str = "cost_vs_oracle"
+    metric: str = "cost_vs_myopic_pooled"
     deadline_ms: float | None = None
 
     @property
@@ -225,7 +226,7 @@ def parse_config(data: Any, name: str = "sweep") -> SweepConfig:
     unknown = sorted(set(evaluation) - EVAL_KEYS)
     if unknown:
         raise SweepConfigError(f"evaluation: unknown key(s) {unknown}; known: {', '.join(sorted(EVAL_KEYS))}")
-    metric = evaluation.get("metric", "cost_vs_oracle")
+    metric = evaluation.get("metric", "cost_vs_myopic_pooled")
     if metric not in METRICS:
         raise SweepConfigError(f"evaluation.metric must be one of {', '.join(METRICS)}, got {metric!r}")
     deadline = evaluation.get("deadline_ms")

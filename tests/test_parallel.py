@@ -47,7 +47,7 @@ def test_parallel_map_rejects_bad_options(kw, message):
 def test_static_and_agents_tables_do_not_depend_on_workers(tmp_path):
     suite = tmp_path / "suite.yaml"
     suite.write_text(yaml.safe_dump({"models": ["qwen2.5-0.5b"], "granularities": ["block"], "phases": ["decode"],
-                                     "scenarios": ["wifi", "cell-edge", "two-server"]}))
+                                     "scenarios": ["wifi-campus", "lte-cell-edge", "two-edge"]}))
     figures = []
     for w in ("1", "2"):
         run("evaluate.py", "static", "--suite", str(suite), "--out", str(tmp_path / f"static{w}"), "--workers", w)
