@@ -37,6 +37,7 @@ import yaml
 
 from deaoff_cli.config_io import CLIError, check_env_config_names, positive_finite, read_mapping
 from deaoff_cli.plots import bar_plots, latency_trace
+from deaoff_cli.stats import ci95
 
 DEFAULT_DEADLINE_MS = 10.0
 """Per-decode-token latency bound of the deadline-miss column."""
@@ -159,19 +160,6 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
         both = isinstance(value, Mapping) and isinstance(merged.get(key), Mapping)
         merged[key] = _merge(merged[key], value) if both else value
     return merged
-
-
-def _ci95(values: list[float]) -> tuple[float, float]:
-    """Mean and half-width of the 95% Student-t confidence interval."""
-    from scipy import stats
-
-    arr = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
-    if arr.size == 0:
-        return float("nan"), float("nan")
-    if arr.size == 1:
-        return float(arr[0]), float("nan")
-    half = stats.t.ppf(0.975, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size)
-    return float(arr.mean()), float(half)
 
 
 def _play_episode(method: str, env, seed: int, agent: LoadedAgent | None, heuristic=None,
@@ -402,7 +390,7 @@ def _paired(diff: np.ndarray) -> dict[str, Any]:
     """Mean paired difference, its t half-width, Wilcoxon signed-rank p, win/tie/loss."""
     from scipy import stats
 
-    mean, half = _ci95(list(diff))
+    mean, half = ci95(list(diff))
     tie = np.abs(diff) <= 1e-9
     out = {"mean_diff": mean, "mean_diff_ci95": half, "wins": int(np.sum((diff < 0) & ~tie)),
            "ties": int(np.sum(tie)), "losses": int(np.sum((diff > 0) & ~tie)), "wilcoxon_p": float("nan")}
@@ -459,7 +447,7 @@ def _agent_summary(tokens: list[dict[str, Any]], names: list[str], deadline_ms: 
         entry: dict[str, Any] = {}
         for key, vals in (("latency_s", lat), ("energy_j", ene), ("cost_vs_static", vs_static),
                           ("deadline_miss", miss), ("slo_violation_share", slo)):
-            mean, half = _ci95(vals)
+            mean, half = ci95(vals)
             entry[key] = mean
             entry[key + "_ci95"] = half
         entry["slo_violations"] = int(sum(r["slo_violation"] for ep in eps for r in by[(name, ep)]))
@@ -468,7 +456,7 @@ def _agent_summary(tokens: list[dict[str, Any]], names: list[str], deadline_ms: 
             entry["cost_vs_myopic_pooled"] = pooled(name)
             entry["cost_vs_myopic_pooled_ci95"] = list(_bootstrap_pooled(num, den, bootstrap, seed))
             ratio = num / den
-            entry["cost_vs_myopic_mean"], entry["cost_vs_myopic_mean_ci95"] = _ci95(list(ratio))
+            entry["cost_vs_myopic_mean"], entry["cost_vs_myopic_mean_ci95"] = ci95(list(ratio))
             if best is not None and name != best:
                 best_ratio = np.array([cost[best][ep] for ep in eps_all]) / den
                 entry["vs_best_baseline"] = {"baseline": best, **_paired(ratio - best_ratio)}

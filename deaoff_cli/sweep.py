@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = run_sweep(cfg, out, args.backend, args.workers, args.address,
                             log=lambda s: print(s, file=sys.stderr, flush=True))
     except KeyboardInterrupt:
-        print(f"interrupted: finished trials are kept; re-run the same command to resume", file=sys.stderr)
+        print("interrupted: finished trials are kept; re-run the same command to resume", file=sys.stderr)
         return INTERRUPTED_EXIT
     print(sweep_report.markdown(summary))
     print(f"\nwrote {out}/results.md, results.json, trials.csv, configs.csv, quality.png "

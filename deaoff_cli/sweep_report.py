@@ -10,19 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from deaoff_cli.stats import ci95
 from deaoff_cli.sweep_config import METRICS, SweepConfig
-
-
-def ci95(values: list[float]) -> tuple[float, float]:
-    """Mean and half-width of the 95% Student-t interval (half-width NaN below two values)."""
-    from scipy import stats
-
-    arr = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
-    if arr.size == 0:
-        return float("nan"), float("nan")
-    if arr.size == 1:
-        return float(arr[0]), float("nan")
-    return float(arr.mean()), float(stats.t.ppf(0.975, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size))
 
 
 def _cell(value: Any) -> Any:

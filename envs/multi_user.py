@@ -48,7 +48,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import gymnasium as gym
@@ -56,7 +56,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from core.multi import ALL_DEVICE, Decision, MultiUserSystem, User, UserConfig, placement_of
+from core.multi import ALL_DEVICE, Decision, MultiUserSystem, User, UserConfig
 from core.system import load_scenario
 from solvers.joint import best_response
 
