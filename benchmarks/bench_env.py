@@ -3,7 +3,7 @@ CartPole-v1 measured in the same process.
 
     python benchmarks/bench_env.py [--steps N] [--config JSON]
 
-Target (issue 4): DecoderOffload-v1 at >= 0.25 x CartPole's steps per second.
+Target: DecoderOffload-v1 at >= 0.25 x CartPole's steps per second.
 Actions are uniformly random among the unmasked ones (drawn from a seeded generator);
 every token's DeAOff reference is solved for real (its cache rarely hits under
 dynamics: the channel differs every token).

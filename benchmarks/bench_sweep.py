@@ -7,7 +7,7 @@ local instance plus one round-trip task), and checks that both runs gave the sam
 The local backend with the same number of workers runs too, with the CPU time of its
 trials: CPU / wall is the parallelism the machine actually gave (2.0 on 2 idle cores),
 which bounds any backend's speed-up.
-Target (issue 11): >= 1.7x with 2 workers on 2 cores.  On a machine shared with other
+Target: >= 1.7x with 2 workers on 2 cores.  On a machine shared with other
 work, the load average printed next to the figures says how much of the cores were ours.
 """
 from __future__ import annotations
