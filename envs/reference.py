@@ -17,9 +17,7 @@ from solvers.deaoff import solve
 
 FREE_SLACK = 99.0
 """``slo``'s unconstrained branch minimises energy with latency ≤ (1 + FREE_SLACK)·T* = 100·T*
-(a plan slower than 100 times the fastest is never worth it at any sensible penalty; an
-unbounded deadline, e.g. 1e9 s, makes the MILP's big-M constants numerically unsafe: the
-engine then disagrees with the model)."""
+(a plan slower than 100 times the fastest is never worth it at any sensible penalty)."""
 
 
 def deaoff_reference_result(inst: Instance, *, objective: str = "weighted", w_time_per_s: float = 1.0,

@@ -158,6 +158,20 @@ def test_deadline_and_no_phase2(seed: int) -> None:
         solve(inst, deadline_s=0.5 * s1.makespan_s, use_dp=False)
 
 
+@pytest.mark.parametrize("seed", range(215, 230))
+def test_huge_deadline_is_the_unconstrained_energy_optimum(seed: int) -> None:
+    """A deadline far above any schedule (1e9 s) must not blow up the MILP's big-M constants:
+    the answer is brute force's minimum energy at any latency, re-costed by the engine
+    (before the fix the model's energy drifted from the engine's and solve raised)."""
+    inst = random_instance(seed, levels2=True, n=4)
+    if not _feasible(inst):
+        return
+    sol = solve(inst, deadline_s=1e9, use_dp=False)
+    _, best_e = brute_force(inst, "energy", latency_bound_s=1e9)
+    assert _close(sol.energy_j, best_e.energy_j), (sol.energy_j, best_e.energy_j)
+    _assert_engine(inst, sol)
+
+
 # --------------------------------------------------------------------------- chain DP vs MILP
 @pytest.mark.parametrize("seed", range(300, 370))
 def test_chain_dp_equals_milp(seed: int) -> None:

@@ -189,7 +189,8 @@ def _milp_phase1(P: Problem, opts: Options, t_end: float | None) -> _Phase:
 
 def _milp_phase2(P: Problem, opts: Options, p1: Placement, bound: float, t_end: float | None) -> _Phase:
     start = P.evaluate(p1)
-    model = Milp(P, phase=2, levels=opts.levels, horizon_s=bound * (1 + 1e-6) - P.mig_min, bound_s=bound,
+    model = Milp(P, phase=2, levels=opts.levels, horizon_s=phase2_horizon(P, opts, bound) * (1 + 1e-6) - P.mig_min,
+                 bound_s=bound,
                  energy_unit_j=max(start.energy_j, 1e-30) / 100.0)
     remaining = None if t_end is None else max(t_end - time.perf_counter(), 1e-3)
     out = model.run(time_limit_s=remaining, mip_rel_gap=opts.mip_rel_gap, threads=opts.threads,
@@ -217,6 +218,15 @@ def weighted_incumbent(P: Problem, opts: Options, extra: list[Placement] = ()) -
                              w_energy_per_j=opts.w_energy_per_j), p) for p in cands for r in [P.evaluate(p)]]
     c, p = min(scored, key=lambda x: x[0])
     return p, c
+
+
+def phase2_horizon(P: Problem, opts: Options, bound: float) -> float:
+    """The big-M horizon of phase 2: the latency bound, or the every-activity-in-sequence
+    bound when that is smaller (a huge deadline such as 1e9 s would otherwise make the
+    big-M constants dwarf the schedule, and HiGHS's feasibility tolerance then lets the
+    model's times drift from the engine's).  Valid: the engine never leaves every resource
+    idle while work remains, so no placement's makespan exceeds the sum of its activities."""
+    return min(bound, horizon_fallback(P, slowest=opts.levels))
 
 
 def weighted_horizon(P: Problem, opts: Options, cost_ub: float) -> float:

@@ -35,7 +35,8 @@ from core.cost import DEVICE, evaluate, fits_memory, memory_use, weighted_cost
 from core.instance import Instance, Placement
 
 from .chain import ChainTables
-from .exact import Options, horizon_fallback, incumbent, solve_exact, weighted_horizon, weighted_incumbent
+from .exact import (Options, horizon_fallback, incumbent, phase2_horizon, solve_exact, weighted_horizon,
+                    weighted_incumbent)
 from .milp import Milp
 from .prep import Problem, is_chain
 from .solution import BOUND_RTOL, Solution, phase2_bound
@@ -285,7 +286,7 @@ def _phase2(P: Problem, opts: Options, p1: Placement, bound: float, t0: float,
     """The relaxed phase 2: (placement, LP bound on the energy (−inf without one), polish moves)."""
     B = bound * (1 + BOUND_RTOL)
     r1 = P.evaluate(p1)
-    model = Milp(P, phase=2, levels=opts.levels, horizon_s=max(bound, r1.makespan_s) * (1 + 1e-6) - P.mig_min,
+    model = Milp(P, phase=2, levels=opts.levels, horizon_s=max(phase2_horizon(P, opts, bound), r1.makespan_s) * (1 + 1e-6) - P.mig_min,
                  bound_s=bound, energy_unit_j=max(r1.energy_j, 1e-30) / 100.0, lean=True)
     out = model.run(relax=True, threads=opts.threads)
     statuses.append("lp:" + out.status)
