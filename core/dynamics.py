@@ -37,7 +37,6 @@ future (fading, load, users, outages, mobility) is the same for every policy.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -45,7 +44,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .mobility import PathMobility
-from .system import Scenario, SystemSnapshot, make_snapshot
+from .system import Scenario, SystemSnapshot, make_snapshot, reject_unknown_keys
 from .thermal import ThermalModel, capped_levels
 
 MOBILITY_MODELS = ("random-walk", "path")
@@ -182,10 +181,7 @@ class DynamicsConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "DynamicsConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"dynamics: unknown key(s) {unknown}; known keys: {sorted(names)}")
+        reject_unknown_keys(cls, data, "dynamics")
         return cls(**data)
 
 

@@ -290,14 +290,20 @@ class Scenario:
         return _from_dict(cls, data, "scenario")
 
 
-def _from_dict(cls, data: Mapping[str, Any], where: str):
-    """Build a config dataclass from a mapping, rejecting unknown keys by name."""
+def reject_unknown_keys(cls: type, data: Mapping[str, Any], where: str) -> None:
+    """The one rule of every config dataclass: a mapping whose keys are all fields of
+    ``cls``; ValueError naming ``where``, the unknown keys and the known ones otherwise."""
     if not isinstance(data, Mapping):
         raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(names)}")
+
+
+def _from_dict(cls, data: Mapping[str, Any], where: str):
+    """Build a config dataclass from a mapping, rejecting unknown keys by name."""
+    reject_unknown_keys(cls, data, where)
     kwargs = {key: _yaml_number(value) for key, value in data.items()}
     for key in ("freqs_hz", "tx_powers_w"):
         if key in kwargs and isinstance(kwargs[key], list):

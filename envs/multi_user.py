@@ -57,7 +57,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from core.multi import ALL_DEVICE, Decision, MultiUserSystem, User, UserConfig
-from core.system import load_scenario
+from core.system import load_scenario, reject_unknown_keys
 from solvers.joint import best_response
 
 ENV_NAME = "MultiUserOffload-v0"
@@ -121,12 +121,7 @@ class MultiUserConfig:
             return cls()
         if isinstance(data, cls):
             return data
-        if not isinstance(data, Mapping):
-            raise ValueError(f"config must be a mapping, got {type(data).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"config: unknown key(s) {unknown}; known keys: {sorted(names)}")
+        reject_unknown_keys(cls, data, "config")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 

@@ -16,7 +16,7 @@ from core.cost import DEVICE, Result, Simulator, evaluate, fallback_location, fe
 from core.dynamics import DynamicsConfig, MECProcess
 from core.instance import Instance, Placement
 from core.models import load_model_spec
-from core.system import load_scenario, make_snapshot
+from core.system import load_scenario, make_snapshot, reject_unknown_keys
 from core.tokens import TokenModel
 
 from .objective import OBJECTIVES, slo_violated, token_cost
@@ -112,10 +112,7 @@ class EnvConfig:
             return cls()
         if isinstance(data, EnvConfig):
             return data
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"env config: unknown key(s) {unknown}; known keys: {sorted(names)}")
+        reject_unknown_keys(cls, data, "env config")
         return cls(**dict(data))
 
     def to_dict(self) -> dict[str, Any]:
