@@ -35,6 +35,8 @@ class Options(NamedTuple):
     objective: str = "lexicographic"
     w_time_per_s: float = 0.0
     w_energy_per_j: float = 0.0
+    table_cache: object = None
+    """A :class:`~.chain_build.TableCache` for the chain tables (or None)."""
 
     @property
     def weights(self) -> tuple[float, float]:
@@ -47,6 +49,12 @@ class _Phase(NamedTuple):
     status: str  # "dp:<step>" (chain tables, see ChainAnswer.how) | HiGHS status
     timed_out: bool
     gap: float
+
+
+def _tables(inst: Instance, opts: Options) -> ChainTables:
+    """The chain tables of ``inst``, through the caller's table cache when it has one."""
+    cache = opts.table_cache
+    return ChainTables(inst, opts.levels) if cache is None else cache.tables(inst, opts.levels)
 
 
 # --------------------------------------------------------------------------- incumbents
@@ -266,7 +274,7 @@ def solve_weighted(inst: Instance, opts: Options) -> Solution:
     t0 = time.perf_counter()
     t_end = None if opts.time_limit_s is None else t0 + opts.time_limit_s
     if opts.use_dp and is_chain(inst):
-        T = ChainTables(inst, opts.levels)
+        T = _tables(inst, opts)
         check_total_memory(inst)
 
         def known() -> Placement | None:
@@ -299,7 +307,7 @@ def solve_exact(inst: Instance, opts: Options) -> Solution:
     t_end = None if opts.time_limit_s is None else t0 + opts.time_limit_s
     T = P = None
     if opts.use_dp and is_chain(inst):
-        T = ChainTables(inst, opts.levels)  # raises naming a node that fits nowhere
+        T = _tables(inst, opts)  # raises naming a node that fits nowhere
         check_total_memory(inst)
 
         def known() -> Placement | None:  # only when the shortest path breaks a capacity
