@@ -39,7 +39,7 @@ import numpy as np
 from core.cost import DEVICE, weighted_cost
 from core.instance import Instance, Placement
 
-from . import chain_milp
+from . import chain_milp, chain_runs
 from .chain_build import TableCache, build_costs, build_memory, build_static
 
 __all__ = ["ChainTables", "ChainAnswer"]
@@ -327,8 +327,12 @@ class ChainTables:
                 return None
             gap = max(0.0, (best.objective - dual) / best.objective) if math.isfinite(dual) and best.objective > 0 else _INF
             return best._replace(how="incumbent", gap=gap if gap > 0.0 else 1e-300)
-        keep = self.lagrangian_keep(obj, con, B, lam, mu, upper) if upper < _INF else None
-        status, x = chain_milp.flow_milp(self, obj, con, B, upper, mip_rel_gap, time_limit_s, keep)
+        runs = chain_runs.identical_runs(self, obj, con)
+        out = chain_runs.run_milp(self, obj, con, B, upper, mip_rel_gap, time_limit_s, runs) if runs else None
+        if out is None:
+            keep = self.lagrangian_keep(obj, con, B, lam, mu, upper) if upper < _INF else None
+            out = chain_milp.flow_milp(self, obj, con, B, upper, mip_rel_gap, time_limit_s, keep)
+        status, x = out
         ans = None if x.path is None else self._answer(obj, con, x.path)
         gap = x.gap
         if status == "Infeasible":
