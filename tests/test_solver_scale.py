@@ -79,3 +79,84 @@ def test_vectorised_memory_rule_is_allowed_locations(seed: int) -> None:
 def test_table_cache_argument_is_checked() -> None:
     with pytest.raises(ValueError, match="table_cache must be a TableCache"):
         solve(_chain_instance(501), table_cache={})
+
+
+# --------------------------------------------------------------------------- runs of identical blocks
+def run_chain(seed: int, blocks: int = 5, servers: int = 2, levels2: bool | None = None, kv: bool = False) -> Instance:
+    """embed → ``blocks`` identical blocks → head, on ``servers`` servers whose memories
+    (and the device's) hold 25-70% of the model each (at least one block), so capacities
+    bind and the blocks must be split; ``kv``: every block's cache sits at one location
+    (equal migrations keep the blocks identical)."""
+    import networkx as nx
+
+    from core.instance import make_instance
+    from core.system import DeviceConfig, Scenario, ServerConfig, make_snapshot
+
+    rng = np.random.default_rng(seed)
+    levels2 = bool(seed % 2) if levels2 is None else levels2
+    G = nx.DiGraph()
+    out = float(10 ** rng.uniform(3, 5))
+
+    def node(name: str, mem: float, kvb: float = 0.0) -> None:
+        G.add_node(name, kind="block", flops=float(mem * rng.uniform(0.5, 3.0)), mem_bytes=mem,
+                   weight_bytes=mem * 0.8, out_bytes=out, kv_bytes=kvb)
+
+    node("embed", float(10 ** rng.uniform(6, 7.5)))
+    block_mem = float(10 ** rng.uniform(7, 8.5))
+    flops = float(block_mem * rng.uniform(0.5, 3.0))
+    names = [f"b{i}" for i in range(blocks)]
+    for name in names:
+        G.add_node(name, kind="block", flops=flops, mem_bytes=block_mem, weight_bytes=block_mem * 0.8,
+                   out_bytes=out, kv_bytes=1e6)
+    node("head", float(10 ** rng.uniform(6, 7.5)))
+    chain = ["embed"] + names + ["head"]
+    G.add_edges_from(zip(chain, chain[1:]))
+    total = sum(G.nodes[v]["weight_bytes"] + G.nodes[v]["kv_bytes"] for v in G)
+    biggest = max(G.nodes[v]["weight_bytes"] + G.nodes[v]["kv_bytes"] for v in G)
+    share = lambda: max(float(total * rng.uniform(0.25, 0.7)), 1.01 * biggest)  # noqa: E731
+    device = DeviceConfig(freqs_hz=(0.5e9, 1.3e9) if levels2 else (1.3e9,),
+                          tx_powers_w=(0.1, 1.0) if levels2 else (1.0,), mem_capacity_bytes=share())
+    srv = [ServerConfig(distance_km=float(rng.uniform(0.05, 1.2)), load=float(rng.uniform(0.0, 0.9)),
+                        mem_capacity_bytes=share(), latency_s=float(rng.uniform(0.0, 2e-3)))
+           for _ in range(servers)]
+    snap = make_snapshot(Scenario(device=device, servers=srv), fading_power=list(rng.exponential(1.0, servers)))
+    kv_loc, kv_move = {}, {}
+    if kv:
+        at = int(rng.integers(0, servers + 1))
+        kv_loc = {name: at for name in names}
+        kv_move = {name: 5e5 for name in names}
+    return make_instance(G, snap, kv_loc=kv_loc, kv_move_bytes=kv_move)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_run_model_matches_brute_force(seed: int) -> None:
+    """Chains whose middle is a run of identical blocks, capacities binding: with the label
+    search switched off (budget 0) the chain tables settle both phases on the MILP with
+    the run aggregated into counts, and prove brute force's optima (phase 1 at the top
+    levels; phase 2 with levels, bound 1.1·T*); the weighted objective too."""
+    from solvers.brute_force import brute_force
+    from solvers.deaoff.chain_runs import identical_runs
+    from tests.test_deaoff import _close, _feasible
+
+    inst = run_chain(seed, blocks=4 + seed % 2, servers=1 + (seed % 3 > 0), kv=seed % 4 == 3)
+    T = ChainTables(inst)
+    assert identical_runs(T, T.time_top, None) == [(1, inst.num_nodes - 2)]
+    if not _feasible(inst):
+        with pytest.raises(ValueError, match="memory budget"):
+            T.fastest(label_budget=0)
+        return
+    levels = len(inst.system.device.freqs_hz) > 1
+    fast = T.fastest(label_budget=0)
+    _, best_t = brute_force(inst, "makespan", levels=False)
+    assert fast.gap == 0.0 and _close(fast.objective, best_t.makespan_s, 1e-9), (fast, best_t.makespan_s)
+    bound = 1.1 * best_t.makespan_s
+    cheap = T.min_energy(bound * (1 + 1e-9), known=fast.placement, label_budget=0)
+    _, best_e = brute_force(inst, "energy", latency_bound_s=bound, levels=levels)
+    assert cheap.gap == 0.0 and _close(cheap.objective, best_e.energy_j, 1e-9), (cheap.objective, best_e.energy_j)
+    from core.cost import evaluate
+
+    r = evaluate(inst, cheap.placement)
+    assert _close(r.energy_j, cheap.objective, 1e-9) and r.makespan_s <= bound * (1 + 1e-9)
+    w = T.min_weighted(1.0, 3.0, label_budget=0)
+    _, best_w = brute_force(inst, "weighted", w_time_per_s=1.0, w_energy_per_j=3.0, levels=levels)
+    assert _close(w.objective, best_w.makespan_s + 3.0 * best_w.energy_j, 1e-9)
