@@ -160,3 +160,102 @@ def test_run_model_matches_brute_force(seed: int) -> None:
     w = T.min_weighted(1.0, 3.0, label_budget=0)
     _, best_w = brute_force(inst, "weighted", w_time_per_s=1.0, w_energy_per_j=3.0, levels=levels)
     assert _close(w.objective, best_w.makespan_s + 3.0 * best_w.energy_j, 1e-9)
+
+
+# --------------------------------------------------------------------------- series DAGs (sublayer)
+def test_series_cuts_of_the_dags() -> None:
+    """Llama-2-7B: the sublayer DAG's cut nodes are embed, every add and head (2 per layer
+    + 2); the block DAG (a chain) is a series DAG without interior nodes; the head DAG
+    (four parallel heads per layer) is not one."""
+    from core.dag import build_dag
+    from core.instance import make_instance
+    from core.models import load_model_spec
+    from core.system import load_scenario, make_snapshot
+    from solvers.deaoff.series import series_cuts
+
+    spec, snap = load_model_spec("llama-2-7b"), make_snapshot(load_scenario("two-edge"))
+    sub = make_instance(build_dag(spec, "sublayer", "decode", context_len=64), snap)
+    cuts = series_cuts(sub)
+    assert cuts is not None and len(cuts) == 2 * 32 + 2
+    assert [sub.kinds[i] for i in cuts[:3]] == ["embed", "add", "add"] and sub.kinds[cuts[-1]] == "head"
+    block = make_instance(build_dag(spec, "block", "decode", context_len=64), snap)
+    assert series_cuts(block) == list(range(block.num_nodes))
+    head = make_instance(build_dag(spec, "head", "decode", context_len=64), snap)
+    assert series_cuts(head) is None
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_series_model_matches_brute_force(seed: int) -> None:
+    """Residual DAGs (c → a → c' with the skip c → c', the sublayer shape; memories that
+    sometimes bind, KV caches for some): exact DeAOff settles them on the series cut-chain
+    MILP and proves brute force's optima in both phases and in the weighted mode; every
+    figure is the engine's."""
+    from solvers.brute_force import brute_force
+    from tests.test_deaoff import _assert_engine, _close, _feasible, random_instance
+
+    inst = random_instance(seed, shape="residual", n=3 + 2 * (seed % 3))
+    if not _feasible(inst):
+        with pytest.raises(ValueError, match="memory budget|fits nowhere"):
+            solve(inst)
+        return
+    levels = len(inst.system.device.freqs_hz) > 1
+    sol = solve(inst, levels=levels)
+    assert sol.status == "optimal" and all(s.startswith("series:") for s in sol.solver_status)
+    _, best_t = brute_force(inst, "makespan", levels=False)
+    assert _close(sol.phase1_makespan_s, best_t.makespan_s, 1e-9)
+    _, best_e = brute_force(inst, "energy", latency_bound_s=sol.latency_bound_s, levels=levels)
+    assert _close(sol.energy_j, best_e.energy_j, 1e-9), (sol.energy_j, best_e.energy_j)
+    _assert_engine(inst, sol)
+    w = solve(inst, objective="weighted", w_time_per_s=1.0, w_energy_per_j=4.0, levels=levels)
+    _, best_w = brute_force(inst, "weighted", w_time_per_s=1.0, w_energy_per_j=4.0, levels=levels)
+    assert w.status == "optimal" and _close(w.weighted_cost, best_w.makespan_s + 4.0 * best_w.energy_j, 1e-9)
+
+
+def test_series_periodic_run_matches_the_general_milp() -> None:
+    """A 6-layer Llama-shaped sublayer DAG (a periodic run of attention and MLP gadgets,
+    aggregated into counts) on three servers whose memories bind: the series model's
+    proven optima equal the general MILP's (use_dp=False), both phases."""
+    from solvers.deaoff.series import SeriesTables
+    inst = _small_sublayer(layers=6, servers=2)
+    S = SeriesTables(inst)
+    sol = solve(inst)
+    ref = solve(inst, use_dp=False)
+    assert sol.status == ref.status == "optimal"
+    assert abs(sol.phase1_makespan_s - ref.phase1_makespan_s) <= 1e-6 * ref.phase1_makespan_s
+    assert abs(sol.energy_j - ref.energy_j) <= 1e-6 * ref.energy_j
+    assert len(S.binding) >= 2
+
+
+def _small_sublayer(layers: int, servers: int) -> Instance:
+    """embed → (attn, add, mlp, add) × layers → head with the residual skips, every layer
+    alike; memories of 35-60% of the model each so capacities bind."""
+    import networkx as nx
+
+    from core.instance import make_instance
+    from core.system import DeviceConfig, Scenario, ServerConfig, make_snapshot
+
+    rng = np.random.default_rng(7)
+    G = nx.DiGraph()
+    kinds = {"attn": (3e7, 2e4), "mlp": (9e7, 2e4), "add": (0.0, 2e4), "embed": (2e7, 2e4), "head": (2e7, 8.0)}
+
+    def node(name: str, kind: str) -> None:
+        mem, out = kinds[kind]
+        G.add_node(name, kind=kind, flops=2 * mem + 1e4, mem_bytes=mem + 1e4, weight_bytes=mem, out_bytes=out,
+                   kv_bytes=1e5 if kind == "attn" else 0.0)
+
+    node("embed", "embed")
+    prev = "embed"
+    for layer in range(layers):
+        a, s1, m, s2 = (f"L{layer}.{x}" for x in ("attn", "add1", "mlp", "add2"))
+        node(a, "attn"), node(s1, "add"), node(m, "mlp"), node(s2, "add")
+        G.add_edges_from([(prev, a), (prev, s1), (a, s1), (s1, m), (s1, s2), (m, s2)])
+        prev = s2
+    node("head", "head")
+    G.add_edge(prev, "head")
+    total = sum(G.nodes[v]["weight_bytes"] + G.nodes[v]["kv_bytes"] for v in G)
+    device = DeviceConfig(freqs_hz=(0.5e9, 1.3e9), tx_powers_w=(0.1, 1.0), mem_capacity_bytes=total * 0.35)
+    srv = [ServerConfig(distance_km=float(rng.uniform(0.05, 1.2)), load=float(rng.uniform(0.0, 0.5)),
+                        mem_capacity_bytes=total * float(rng.uniform(0.35, 0.6)), latency_s=1e-3)
+           for _ in range(servers)]
+    snap = make_snapshot(Scenario(device=device, servers=srv), fading_power=list(rng.exponential(1.0, servers)))
+    return make_instance(G, snap)
