@@ -17,7 +17,9 @@ the label search only on small chains: the best feasible path each dual met is t
 phase's answer, the dual its bound (:func:`_relaxed_chain`); when it finds none, or its
 phase 1 misses a given bound, the general path above takes over.  The weighted-sum mode
 rounds the LP relaxation of the weighted model the same way, with the weighted incumbent
-and (chains) the chain tables' answer as candidates, polished on C.
+and (chains) the chain tables' answer as candidates, polished on C.  On a series DAG (the
+``sublayer`` granularity) both phases are the exact cut-chain MILP stopped at a 0.5% gap
+(:func:`_relaxed_series`).
 
 Every option of the exact mode is honoured: ``levels=False`` keeps every level at the
 highest in the roundings, the repair and the polish.  A deadline below the LP's lower
@@ -39,9 +41,10 @@ from .exact import (Options, horizon_fallback, incumbent, phase2_horizon, solve_
                     weighted_incumbent)
 from .milp import Milp
 from .prep import Problem, is_chain
+from .series import SeriesTables, series_cuts
 from .solution import BOUND_RTOL, Solution, phase2_bound
 
-__all__ = ["solve_relaxed", "polish", "SAMPLES", "REPAIRS", "POLISH_GAP", "POLISH_SHARE"]
+__all__ = ["solve_relaxed", "polish", "SAMPLES", "REPAIRS", "POLISH_GAP", "POLISH_SHARE", "SERIES_GAP"]
 
 SAMPLES = 16
 """Randomized roundings tried besides the argmax rounding."""
@@ -435,6 +438,63 @@ def _relaxed_chain(inst: Instance, opts: Options, exact: Solution | None) -> Sol
                     time.perf_counter() - t0, "relaxed", p1, statuses, gve, info)
 
 
+SERIES_GAP = 0.005
+"""Relaxed mode on a series DAG stops HiGHS at this relative gap (each phase)."""
+
+
+def _relaxed_series(inst: Instance, opts: Options, exact: Solution | None) -> Solution | None:
+    """Relaxed mode on a series DAG (the ``sublayer`` granularity): the exact cut-chain
+    MILP (:mod:`.series`) stopped at :data:`SERIES_GAP`, from the greedy incumbent (phase
+    1) and the phase-1 placement (phase 2, so the bound is met whenever the phase-1
+    placement meets it); the gaps are HiGHS's.  None when phase 1 misses a given bound or
+    HiGHS finds nothing (the general relaxed mode takes over)."""
+    t0 = time.perf_counter()
+    S = SeriesTables(inst, opts.levels)
+    P = Problem(inst)
+    inc = incumbent(P)
+    if inc is None:
+        return None
+    kw = dict(mip_rel_gap=max(SERIES_GAP, opts.mip_rel_gap), report_gap=True)
+    a1 = S.fastest(upper=inc[1], known=inc[0], **kw)
+    p1 = a1.placement
+    res1 = evaluate(inst, p1, record=True, check=True)
+    t1 = res1.makespan_s
+    lb1 = t1 * (1.0 - a1.gap) if math.isfinite(a1.gap) else 0.0
+    if opts.deadline_s is not None and opts.deadline_s < lb1 * (1 - BOUND_RTOL):
+        raise ValueError(f"deadline {opts.deadline_s!r} s is below the minimum makespan "
+                         f"(T* >= {lb1!r} s by the series model's bound)")
+    info: dict = {"phase1_lp_bound_s": lb1, "series": True, "polish_moves": 0}
+    if exact is not None:
+        info["phase1_gap"] = (t1 - exact.phase1_makespan_s) / exact.phase1_makespan_s
+    statuses = ["series:relaxed"]
+    if not opts.phase2:
+        gve = None if exact is None else (t1 - exact.makespan_s) / exact.makespan_s
+        return Solution(p1, res1, t1, res1.energy_j, t1, None, "relaxed", a1.gap, time.perf_counter() - t0,
+                        "relaxed", p1, statuses, gve, info)
+    if opts.deadline_s is not None:
+        bound = opts.deadline_s
+    elif exact is not None and exact.latency_bound_s is not None:
+        bound = exact.latency_bound_s
+    else:
+        bound = phase2_bound(t1, opts.slack, None)
+    if t1 > bound * (1 + BOUND_RTOL):
+        return None
+    a2 = S.min_energy(bound * (1 + BOUND_RTOL), upper=res1.energy_j, known=p1, **kw)
+    p2 = a2.placement
+    info["phase2_lp_bound_j"] = a2.objective * (1.0 - a2.gap) if math.isfinite(a2.gap) else -_INF
+    statuses.append("series:relaxed")
+    res2 = evaluate(inst, p2, record=True, check=True)
+    if res2.makespan_s > bound * (1 + BOUND_RTOL):
+        raise RuntimeError(f"series model/engine mismatch: makespan {res2.makespan_s!r} s > bound {bound!r} s")
+    info["meets_bound"] = True
+    gve = None
+    if exact is not None:
+        same = exact.latency_bound_s is not None and abs(bound - exact.latency_bound_s) <= 1e-12 * bound
+        gve = (res2.energy_j - exact.energy_j) / exact.energy_j if same else _INF
+    return Solution(p2, res2, res2.makespan_s, res2.energy_j, t1, bound, "relaxed", a2.gap,
+                    time.perf_counter() - t0, "relaxed", p1, statuses, gve, info)
+
+
 def solve_relaxed(inst: Instance, opts: Options, exact: Solution | None) -> Solution:
     """Relaxed DeAOff (module docstring).  With a reference ``exact`` the phase-2 bound is
     the reference's (unless a deadline is given), so that ``gap_vs_exact`` compares
@@ -443,6 +503,10 @@ def solve_relaxed(inst: Instance, opts: Options, exact: Solution | None) -> Solu
         return _relaxed_weighted(inst, opts, exact)
     if opts.use_dp and is_chain(inst):
         sol = _relaxed_chain(inst, opts, exact)
+        if sol is not None:
+            return sol
+    elif opts.use_dp and series_cuts(inst) is not None:
+        sol = _relaxed_series(inst, opts, exact)
         if sol is not None:
             return sol
     t0, t0_cpu = time.perf_counter(), time.process_time()

@@ -112,7 +112,23 @@ class SeriesTables:
         self.vs, self.qs = st.vs, st.qs
         c = build_costs(inst, st, self.allowed)
         self.node_t, self.node_e, self.ret_t, self.ret_e = c.node_t, c.node_e, c.ret_t, c.ret_e
-        self.hops = [self._gadget(cuts[j], cuts[j + 1]) for j in range(len(cuts) - 1)]
+        cache: dict[tuple, _Hops] = {}  # the layers' gadgets are equal: one table each
+        self.hops = []
+        for j in range(len(cuts) - 1):
+            key = self._gadget_key(cuts[j], cuts[j + 1])
+            if key not in cache:
+                cache[key] = self._gadget(cuts[j], cuts[j + 1])
+            self.hops.append(cache[key])
+
+    def _gadget_key(self, c: int, c2: int) -> tuple:
+        """Everything a gadget's table reads (equal keys, equal tables)."""
+        inst = self.inst
+        key = [c2 - c, inst.out_bytes[c], tuple(self.allowed[c].tolist()), tuple(self.allowed[c2].tolist())]
+        if c2 == c + 2:
+            a = c + 1
+            key += [inst.out_bytes[a], tuple(inst.dev_time[a]), tuple(inst.dev_energy[a]), tuple(inst.srv_time[a]),
+                    inst.kv_loc[a], inst.kv_move_bytes[a], tuple(self.allowed[a].tolist()), self.need[a]]
+        return tuple(key)
 
     # ------------------------------------------------------------------ gadget tables
     def _gadget(self, c: int, c2: int) -> _Hops:
@@ -209,10 +225,17 @@ class SeriesTables:
             ret_o, ret_c = self.ret_e, self.ret_t
         else:
             wt, we = w  # type: ignore[misc]
+            combined: dict[int, np.ndarray] = {}
+
+            def hop_comb(h: _Hops) -> np.ndarray:
+                if id(h) not in combined:
+                    combined[id(h)] = comb(h.t, h.e)
+                return combined[id(h)]
+
             comb = lambda t, e: np.where(np.isfinite(t) & np.isfinite(e), wt * np.where(np.isfinite(t), t, 0.0)  # noqa: E731
                                          + we * np.where(np.isfinite(e), e, 0.0), _INF)
             node_o, node_c = comb(nt, ne), None
-            hop_o, hop_c = [comb(h.t, h.e) for h in self.hops], None
+            hop_o, hop_c = [hop_comb(h) for h in self.hops], None
             masks = [np.ones(len(h.t), dtype=bool) for h in self.hops]
             ret_o, ret_c = comb(self.ret_t, self.ret_e), None
         return node_o, node_c, hop_o, hop_c, ret_o, ret_c, masks
@@ -227,10 +250,20 @@ class SeriesTables:
         return self._solve("weighted", _INF, (w_time_per_s, w_energy_per_j), **kw)
 
     def _solve(self, what: str, B: float, w, *, upper: float = _INF, known: Placement | None = None,
-               mip_rel_gap: float = 1e-9, time_limit_s: float | None = None) -> ChainAnswer:
+               mip_rel_gap: float = 1e-9, time_limit_s: float | None = None, report_gap: bool = False) -> ChainAnswer:
+        """One phase (``fastest`` / ``min_energy`` / ``min_weighted``): the MILP from the
+        cut-off ``upper`` (the engine value of ``known``, a feasible placement returned when
+        nothing beats it).  The answer's gap is 0 when HiGHS proves optimality within
+        ``mip_rel_gap`` (the exact mode's reading, as the chain tables'), or the gap HiGHS
+        reached when ``report_gap`` (relaxed mode, which stops at a looser gap)."""
         node_o, node_c, hop_o, hop_c, ret_o, ret_c, masks = self._objective(what, w)
-        fronts = [self._front(j, hop_o[j], None if hop_c is None else hop_c[j], masks[j]) for j in range(len(self.hops))]
-        model = _CutMilp(self, node_o, node_c, hop_o, hop_c, ret_o, ret_c, fronts, B)
+        fronts, seen = [], {}
+        for j in range(len(self.hops)):
+            key = (id(self.hops[j]), id(hop_o[j]))
+            if key not in seen:
+                seen[key] = self._front(j, hop_o[j], None if hop_c is None else hop_c[j], masks[j])
+            fronts.append(seen[key])
+        model = _CutMilp(self, node_o, node_c, hop_o, hop_c, ret_o, ret_c, fronts, B, flow_connect=report_gap)
         status, sol = model.solve(upper, mip_rel_gap, time_limit_s)
         if sol is None:
             if known is not None:  # nothing better than the incumbent (proven unless stopped early)
@@ -240,9 +273,11 @@ class SeriesTables:
                                  "the memory of the up locations")
             raise RuntimeError(f"HiGHS found no placement on the series model (status {status!r})")
         value, makespan, placement, gap = sol
+        if status == "Optimal" and not report_gap:
+            gap = 0.0
         if known is not None and upper < value:
-            return ChainAnswer(upper, _INF, known, "series-milp", 0.0 if status == "Optimal" else gap)
-        return ChainAnswer(value, makespan, placement, "series-milp", 0.0 if status == "Optimal" else gap)
+            return ChainAnswer(upper, _INF, known, "series-milp", gap)
+        return ChainAnswer(value, makespan, placement, "series-milp", gap)
 
     def _front(self, j: int, o: np.ndarray, tm: np.ndarray | None, mask: np.ndarray) -> np.ndarray:
         """Indices of the options of gadget j worth keeping: per (X, Y, Z) the Pareto
@@ -271,13 +306,22 @@ class SeriesTables:
 class _CutMilp:
     """The path-flow MILP of the cut chain, its periodic runs aggregated (module docstring)."""
 
-    def __init__(self, S: SeriesTables, node_o, node_c, hop_o, hop_c, ret_o, ret_c, fronts, B: float) -> None:
+    def __init__(self, S: SeriesTables, node_o, node_c, hop_o, hop_c, ret_o, ret_c, fronts, B: float,
+                 flow_connect: bool = False) -> None:
         self.S, self.node_o, self.node_c = S, node_o, node_c
+        self.flow_connect = flow_connect
         self.hop_o, self.hop_c, self.ret_o, self.ret_c, self.fronts, self.B = hop_o, hop_c, ret_o, ret_c, fronts, B
         self.m = len(S.cuts)
+        self._sigs: dict[tuple, tuple] = {}
         self.run = self._periodic_run()
 
     def _hop_sig(self, j: int) -> tuple:
+        key = (id(self.S.hops[j]), id(self.hop_o[j]), id(self.fronts[j]))
+        if key not in self._sigs:
+            self._sigs[key] = self._hop_sig_value(j)
+        return self._sigs[key]
+
+    def _hop_sig_value(self, j: int) -> tuple:
         S, f = self.S, self.fronts[j]
         h = S.hops[j]
         a = S.cuts[j] + 1 if S.cuts[j + 1] == S.cuts[j] + 2 else -1
@@ -354,9 +398,19 @@ class _CutMilp:
         r_cap = {k: row(-_INF, 1.0) for k in bind}
         r_time = row(-_INF, 1.0) if timed else None
 
+        # Chvátal–Gomory rounding of each capacity row by a node size d that recurs (the
+        # layers' attention and MLP nodes): Σ floor(need / d)·x ≤ floor(cap_k / d), valid
+        # for integral x (as in chain_milp)
+        sizes, counts = np.unique(S.need[S.need > 0.0], return_counts=True)
+        divisors = [float(d) for d, c in zip(sizes, counts) if c > 1][-3:]
+        r_cg = {(k, d): row(-_INF, float(math.floor(S.cap[k] / d))) for k in bind for d in divisors}
+
         def mem(c: int, k: int, need: float, weight: float = 1.0) -> None:
             if k in r_cap and need > 0.0:
                 add(r_cap[k], c, weight * need / S.cap[k])
+                for d in divisors:
+                    if need >= d:
+                        add(r_cg[k, d], c, weight * float(math.floor(need / d)))
 
         # cut nodes outside the run's interior: binaries u[p][k] = [(o, col)]
         u: dict[int, dict[int, list[tuple[int, int]]]] = {}
@@ -485,6 +539,31 @@ class _CutMilp:
                             add(lim, c, 1.0)
                         for c in into + r0_in:
                             add(lim, c, -(bound + 1.0))
+            if self.flow_connect:
+                # single-commodity connectivity: the run's arcs carry (r1 − r0) units out of
+                # r0's state, one left at each later state visit; flow only on used arcs
+                bal = {st: row(0.0, 0.0) for st in states}
+                for (ph, k), cols in U.items():
+                    for _, c in cols:
+                        add(bal[ph, k], c, -1.0)
+                for k, cols in u[r1].items():
+                    for _, c in cols:
+                        add(bal[phase(r1), k], c, -1.0)
+                for k, cols in u[r0].items():
+                    for _, c in cols:
+                        add(bal[phase(r0), k], c, bound)
+                arc_cols = defaultdict(list)
+                for a, b, j, f, c in Zc:
+                    if a != b:
+                        arc_cols[a, b].append(c)
+                for (a, b), cs in arc_cols.items():
+                    g = col(0.0, bound, is_int=False)
+                    add(bal[b], g, 1.0)
+                    add(bal[a], g, -1.0)
+                    lim = row(-_INF, 0.0)
+                    add(lim, g, 1.0)
+                    for c in cs:
+                        add(lim, c, -bound)
         nc, nr = len(cols_cost), len(rlo)
         order = np.lexsort((np.asarray(ec), np.asarray(er)))
         rr = np.asarray(er, dtype=np.int64)[order]
