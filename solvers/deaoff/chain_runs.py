@@ -109,7 +109,6 @@ def run_milp(T, obj, con, B: float, upper: float, mip_rel_gap: float, time_limit
     settle within :data:`MAX_CUT_ROUNDS` rounds."""
     import time
 
-    import highspy
 
     t_end = None if time_limit_s is None else time.process_time() + time_limit_s
     n, K = T.n, T.K
