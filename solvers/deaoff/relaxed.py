@@ -18,7 +18,7 @@ phase's answer, the dual its bound (:func:`_relaxed_chain`); when it finds none,
 phase 1 misses a given bound, the general path above takes over.  The weighted-sum mode
 rounds the LP relaxation of the weighted model the same way, with the weighted incumbent
 and (chains) the chain tables' answer as candidates, polished on C.  On a series DAG (the
-``sublayer`` granularity) both phases are the exact cut-chain MILP stopped at a 0.5% gap
+``sublayer`` granularity) both phases are the Lagrangian duals of the cut chain
 (:func:`_relaxed_series`).
 
 Every option of the exact mode is honoured: ``levels=False`` keeps every level at the
@@ -42,9 +42,10 @@ from .exact import (Options, horizon_fallback, incumbent, phase2_horizon, solve_
 from .milp import Milp
 from .prep import Problem, is_chain
 from .series import SeriesTables, series_cuts
+from .series_dual import series_dual
 from .solution import BOUND_RTOL, Solution, phase2_bound
 
-__all__ = ["solve_relaxed", "polish", "SAMPLES", "REPAIRS", "POLISH_GAP", "POLISH_SHARE", "SERIES_GAP"]
+__all__ = ["solve_relaxed", "polish", "SAMPLES", "REPAIRS", "POLISH_GAP", "POLISH_SHARE"]
 
 SAMPLES = 16
 """Randomized roundings tried besides the argmax rounding."""
@@ -438,38 +439,32 @@ def _relaxed_chain(inst: Instance, opts: Options, exact: Solution | None) -> Sol
                     time.perf_counter() - t0, "relaxed", p1, statuses, gve, info)
 
 
-SERIES_GAP = 0.005
-"""Relaxed mode on a series DAG stops HiGHS at this relative gap (each phase)."""
-
-
 def _relaxed_series(inst: Instance, opts: Options, exact: Solution | None) -> Solution | None:
-    """Relaxed mode on a series DAG (the ``sublayer`` granularity): the exact cut-chain
-    MILP (:mod:`.series`) stopped at :data:`SERIES_GAP`, from the greedy incumbent (phase
-    1) and the phase-1 placement (phase 2, so the bound is met whenever the phase-1
-    placement meets it); the gaps are HiGHS's.  None when phase 1 misses a given bound or
-    HiGHS finds nothing (the general relaxed mode takes over)."""
+    """Relaxed mode on a series DAG (the ``sublayer`` granularity): each phase is the
+    Lagrangian dual of the cut chain (:mod:`.series_dual`), from the greedy incumbent
+    (phase 1) and the phase-1 placement (phase 2, so the bound is met whenever the
+    phase-1 placement meets it); the gaps are against the dual bounds.  None when phase 1
+    misses a given bound (the general relaxed mode takes over)."""
     t0 = time.perf_counter()
     S = SeriesTables(inst, opts.levels)
     P = Problem(inst)
     inc = incumbent(P)
     if inc is None:
         return None
-    kw = dict(mip_rel_gap=max(SERIES_GAP, opts.mip_rel_gap), report_gap=True)
-    a1 = S.fastest(upper=inc[1], known=inc[0], **kw)
-    p1 = a1.placement
+    p1, _, lb1 = series_dual(S, "makespan", _INF, None, inc[0], inc[1], inc[1])
     res1 = evaluate(inst, p1, record=True, check=True)
     t1 = res1.makespan_s
-    lb1 = t1 * (1.0 - a1.gap) if math.isfinite(a1.gap) else 0.0
+    gap1 = max(0.0, (t1 - lb1) / t1) if t1 > 0 else 0.0
     if opts.deadline_s is not None and opts.deadline_s < lb1 * (1 - BOUND_RTOL):
         raise ValueError(f"deadline {opts.deadline_s!r} s is below the minimum makespan "
-                         f"(T* >= {lb1!r} s by the series model's bound)")
+                         f"(T* >= {lb1!r} s by the series model's Lagrangian bound)")
     info: dict = {"phase1_lp_bound_s": lb1, "series": True, "polish_moves": 0}
     if exact is not None:
         info["phase1_gap"] = (t1 - exact.phase1_makespan_s) / exact.phase1_makespan_s
-    statuses = ["series:relaxed"]
+    statuses = ["series:dual"]
     if not opts.phase2:
         gve = None if exact is None else (t1 - exact.makespan_s) / exact.makespan_s
-        return Solution(p1, res1, t1, res1.energy_j, t1, None, "relaxed", a1.gap, time.perf_counter() - t0,
+        return Solution(p1, res1, t1, res1.energy_j, t1, None, "relaxed", gap1, time.perf_counter() - t0,
                         "relaxed", p1, statuses, gve, info)
     if opts.deadline_s is not None:
         bound = opts.deadline_s
@@ -479,10 +474,9 @@ def _relaxed_series(inst: Instance, opts: Options, exact: Solution | None) -> So
         bound = phase2_bound(t1, opts.slack, None)
     if t1 > bound * (1 + BOUND_RTOL):
         return None
-    a2 = S.min_energy(bound * (1 + BOUND_RTOL), upper=res1.energy_j, known=p1, **kw)
-    p2 = a2.placement
-    info["phase2_lp_bound_j"] = a2.objective * (1.0 - a2.gap) if math.isfinite(a2.gap) else -_INF
-    statuses.append("series:relaxed")
+    p2, _, lb2 = series_dual(S, "energy", bound * (1 + BOUND_RTOL), None, p1, res1.energy_j, t1)
+    info["phase2_lp_bound_j"] = lb2
+    statuses.append("series:dual")
     res2 = evaluate(inst, p2, record=True, check=True)
     if res2.makespan_s > bound * (1 + BOUND_RTOL):
         raise RuntimeError(f"series model/engine mismatch: makespan {res2.makespan_s!r} s > bound {bound!r} s")
@@ -491,7 +485,8 @@ def _relaxed_series(inst: Instance, opts: Options, exact: Solution | None) -> So
     if exact is not None:
         same = exact.latency_bound_s is not None and abs(bound - exact.latency_bound_s) <= 1e-12 * bound
         gve = (res2.energy_j - exact.energy_j) / exact.energy_j if same else _INF
-    return Solution(p2, res2, res2.makespan_s, res2.energy_j, t1, bound, "relaxed", a2.gap,
+    gap2 = max(0.0, (res2.energy_j - lb2) / res2.energy_j) if res2.energy_j > 0 else 0.0
+    return Solution(p2, res2, res2.makespan_s, res2.energy_j, t1, bound, "relaxed", gap2,
                     time.perf_counter() - t0, "relaxed", p1, statuses, gve, info)
 
 
