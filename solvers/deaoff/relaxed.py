@@ -443,22 +443,28 @@ def _relaxed_series(inst: Instance, opts: Options, exact: Solution | None) -> So
     """Relaxed mode on a series DAG (the ``sublayer`` granularity): each phase is the
     Lagrangian dual of the cut chain (:mod:`.series_dual`), from the greedy incumbent
     (phase 1) and the phase-1 placement (phase 2, so the bound is met whenever the
-    phase-1 placement meets it); the gaps are against the dual bounds.  None when phase 1
-    misses a given bound (the general relaxed mode takes over)."""
+    phase-1 placement meets it), polished by engine-costed moves (:func:`polish`) within
+    the CPU time the dual took when it is not proven; the gaps are against the dual
+    bounds.  None when phase 1 misses a given bound (the general relaxed mode takes over)."""
     t0 = time.perf_counter()
     S = SeriesTables(inst, opts.levels)
     P = Problem(inst)
     inc = incumbent(P)
     if inc is None:
         return None
-    p1, _, lb1 = series_dual(S, "makespan", _INF, None, inc[0], inc[1], inc[1])
+    c0 = time.process_time()
+    p1, t1, lb1 = series_dual(S, "makespan", _INF, None, inc[0], inc[1], inc[1])
+    moves = 0
+    if t1 > lb1 * (1 + POLISH_GAP):  # engine-costed moves, within a share of the time so far
+        p1, moves = polish(P, p1, objective="makespan", levels=False,
+                           deadline=time.process_time() + POLISH_SHARE * (time.process_time() - c0))
     res1 = evaluate(inst, p1, record=True, check=True)
     t1 = res1.makespan_s
     gap1 = max(0.0, (t1 - lb1) / t1) if t1 > 0 else 0.0
     if opts.deadline_s is not None and opts.deadline_s < lb1 * (1 - BOUND_RTOL):
         raise ValueError(f"deadline {opts.deadline_s!r} s is below the minimum makespan "
                          f"(T* >= {lb1!r} s by the series model's Lagrangian bound)")
-    info: dict = {"phase1_lp_bound_s": lb1, "series": True, "polish_moves": 0}
+    info: dict = {"phase1_lp_bound_s": lb1, "series": True, "polish_moves": moves}
     if exact is not None:
         info["phase1_gap"] = (t1 - exact.phase1_makespan_s) / exact.phase1_makespan_s
     statuses = ["series:dual"]
@@ -474,8 +480,13 @@ def _relaxed_series(inst: Instance, opts: Options, exact: Solution | None) -> So
         bound = phase2_bound(t1, opts.slack, None)
     if t1 > bound * (1 + BOUND_RTOL):
         return None
-    p2, _, lb2 = series_dual(S, "energy", bound * (1 + BOUND_RTOL), None, p1, res1.energy_j, t1)
-    info["phase2_lp_bound_j"] = lb2
+    c1 = time.process_time()
+    p2, e2, lb2 = series_dual(S, "energy", bound * (1 + BOUND_RTOL), None, p1, res1.energy_j, t1)
+    if e2 > lb2 * (1 + POLISH_GAP):
+        p2, more = polish(P, p2, objective="energy", bound_s=bound * (1 + BOUND_RTOL), levels=opts.levels,
+                          deadline=time.process_time() + POLISH_SHARE * (time.process_time() - c1))
+        moves += more
+    info.update(phase2_lp_bound_j=lb2, polish_moves=moves)
     statuses.append("series:dual")
     res2 = evaluate(inst, p2, record=True, check=True)
     if res2.makespan_s > bound * (1 + BOUND_RTOL):
