@@ -22,8 +22,10 @@ by column generation (a master LP over paths, priced by one shortest path on
 labels carry (objective, time, memory used at each binding location), dropping dominated
 labels and every label whose fastest completion breaks B, whose memory overflows, or
 whose Lagrangian completion bound reaches the best objective known.  The label search is
-exact; past ``label_budget`` labels it gives up (returns None) and the caller uses the
-MILP.  Every answer is re-evaluated by the cost engine by the caller.
+exact; past ``label_budget`` labels it gives up and a MILP settles the phase: the chain's
+MILP with its runs of identical blocks aggregated into counts (:mod:`.chain_runs`) when
+the chain has such runs (a decoder's blocks), else the path-flow MILP
+(:mod:`.chain_milp`).  Every answer is re-evaluated by the cost engine by the caller.
 
 The tables come from ``Instance.transfer_table`` (``Instance.transfer`` for every link and
 many byte counts at once: same coefficients, same formula), the instance's compute times,
@@ -56,7 +58,8 @@ thousand labels the path-flow MILP is faster)."""
 class ChainAnswer(NamedTuple):
     """An answer of the chain tables: its objective (makespan in phase 1, device energy in
     phase 2), makespan, placement, the step that settled it ("path", "hull", "dual",
-    "labels", "flow-milp") and its relative gap (0 when proven optimal)."""
+    "labels", "runs-milp": the MILP with runs of identical blocks aggregated, "flow-milp")
+    and its relative gap (0 when proven optimal)."""
 
     objective: float
     makespan_s: float
@@ -329,7 +332,9 @@ class ChainTables:
             return best._replace(how="incumbent", gap=gap if gap > 0.0 else 1e-300)
         runs = chain_runs.identical_runs(self, obj, con)
         out = chain_runs.run_milp(self, obj, con, B, upper, mip_rel_gap, time_limit_s, runs) if runs else None
+        how = "runs-milp"
         if out is None:
+            how = "flow-milp"
             keep = self.lagrangian_keep(obj, con, B, lam, mu, upper) if upper < _INF else None
             out = chain_milp.flow_milp(self, obj, con, B, upper, mip_rel_gap, time_limit_s, keep)
         status, x = out
@@ -339,12 +344,12 @@ class ChainTables:
             if best is None:
                 raise ValueError("no placement fits the memory budget: the nodes cannot be packed into "
                                  "the memory of the up locations")
-            return best._replace(how="flow-milp")  # nothing beats the incumbent
+            return best._replace(how=how)  # nothing beats the incumbent
         if ans is None or (best is not None and best.objective < ans.objective):
             if best is None:
                 raise RuntimeError(f"HiGHS found no placement on the chain flow model (status {status!r})")
             ans = best
-        return ans._replace(how="flow-milp", gap=0.0 if status == "Optimal" else max(gap, 0.0))
+        return ans._replace(how=how, gap=0.0 if status == "Optimal" else max(gap, 0.0))
 
     def _hull(self, obj: _Costs, con: _Costs, B: float, offer) -> tuple[float, float]:
         """Lagrangian dual on the makespan without memory: walk the lower convex hull of the
