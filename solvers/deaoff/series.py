@@ -1,6 +1,8 @@
 """Series DAGs (the ``sublayer`` granularity) as a chain of cut nodes with gadget hops.
 
-The ``sublayer`` DAG is a series composition: the residual stream's nodes (``embed``, each
+The ``sublayer`` DAG is a series composition (series-parallel digraphs: Valdes, Tarjan &
+Lawler, "The recognition of series parallel digraphs", SIAM J. Comput. 11(2):298–313,
+1982): the residual stream's nodes (``embed``, each
 layer's two ``add`` nodes, ``head``) are cut nodes c_0 → c_1 → … → c_m, and between two
 consecutive cut nodes sits at most one interior node a (``attn`` or ``mlp``) with
 c_j → a → c_{j+1} and the skip edge c_j → c_{j+1}.  Under the engine's semantics
