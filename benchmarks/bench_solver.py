@@ -32,6 +32,16 @@ https://datascience.stackexchange.com/questions/126942).
     python benchmarks/bench_solver.py --scaling --seeds 2
     python benchmarks/bench_solver.py --scaling --scaling-models 70b --scaling-dtypes fp16 \
         --granularity block --scaling-servers 4 8 16 --time-limit 60
+
+``--reference TOKENS`` instead times the environment's per-token reference: a
+DecoderOffload-v1 episode at the default setting (``--env-config`` JSON overrides it) with
+``report_myopic=True`` and seeded uniformly random valid actions records every instance
+the env hands to ``envs.reference.deaoff_reference_result``; that sequence is then solved
+again, once on fresh chain tables and once through a ``TableCache`` (the previous token's
+unchanged parts reused, as the env does), in CPU time (best of ``--repeats``), and the two
+answers are checked equal token by token.
+
+    python benchmarks/bench_solver.py --reference 400
 """
 from __future__ import annotations
 
@@ -231,6 +241,68 @@ def run_scaling(models: list[str], dtypes: list[str], grans: list[str], servers:
                     print(line, flush=True)
 
 
+def record_reference_calls(tokens: int, config: dict | None, seed: int = 0) -> list[tuple[Instance, dict]]:
+    """The (instance, arguments) of every reference solve of a DecoderOffload-v1 run with
+    ``report_myopic`` on, until ``tokens`` solves are recorded (seeded random valid actions)."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the environments)
+    import envs.reference as ref
+
+    calls: list[tuple[Instance, dict]] = []
+    real = ref.deaoff_reference_result
+
+    def recording(inst: Instance, **kw):
+        calls.append((inst, kw))
+        return real(inst, **kw)
+
+    ref.deaoff_reference_result = recording  # the env imports it at call time
+    try:
+        env = gym.make("DecoderOffload-v1", config={**(config or {}), "report_myopic": True})
+        u = env.unwrapped
+        rng = np.random.default_rng(seed)
+        env.reset(seed=seed)
+        while len(calls) < tokens:
+            allowed = np.flatnonzero(u.action_masks())
+            _, _, terminated, truncated, _ = env.step(int(allowed[int(rng.random() * len(allowed))]))
+            if terminated or truncated:
+                env.reset()
+    finally:
+        ref.deaoff_reference_result = real
+    return calls[:tokens]
+
+
+def run_reference(tokens: int, config: dict | None, repeats: int) -> dict:
+    """CPU ms per token of the recorded reference solves, on fresh tables and through a
+    table cache; RuntimeError if the two answers differ on any token."""
+    from envs.reference import deaoff_reference_result
+    from solvers.deaoff import TableCache
+
+    calls = record_reference_calls(tokens, config)
+    out: dict = {"tokens": len(calls)}
+    answers = {}
+    for name, make in (("fresh", lambda: None), ("reused", TableCache)):
+        best = float("inf")
+        for _ in range(repeats):
+            cache = make()
+            got = []
+            # fresh copies: an instance caches its link arrays on first use, which every
+            # token of a real episode pays
+            fresh = [(inst.with_token_state(inst.system), kw) for inst, kw in calls]
+            t = time.process_time()
+            for inst, kw in fresh:
+                got.append(deaoff_reference_result(inst, **{**kw, "table_cache": cache}))
+            best = min(best, time.process_time() - t)
+        out[name + "_ms"] = 1e3 * best / len(calls)
+        answers[name] = got
+    for k, ((p1, r1), (p2, r2)) in enumerate(zip(answers["fresh"], answers["reused"])):
+        if p1 != p2 or r1.makespan_s != r2.makespan_s or r1.energy_j != r2.energy_j:
+            raise RuntimeError(f"token {k}: the reused tables' answer differs from the fresh tables'")
+    inst = calls[0][0]
+    out.update(nodes=inst.num_nodes, locations=inst.num_locations)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="2 seeds instead of --seeds")
@@ -249,6 +321,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scaling-dtypes", nargs="+", default=["fp16", "int4"], choices=["fp16", "int8", "int4"])
     ap.add_argument("--scaling-servers", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     ap.add_argument("--no-relaxed", action="store_true", help="--scaling: time the exact solver only")
+    ap.add_argument("--reference", type=int, metavar="TOKENS", default=None,
+                    help="time the env's per-token reference over TOKENS recorded solves (ms/token, CPU)")
+    ap.add_argument("--env-config", type=json.loads, default=None, help="--reference: env config overrides (JSON)")
+    ap.add_argument("--repeats", type=int, default=5, help="--reference: timing repeats, best kept (default 5)")
     ap.add_argument("--scaling-case", nargs=5, metavar=("MODEL", "DTYPE", "GRAN", "M", "SEED"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -265,6 +341,17 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("server counts must be >= 1")
     seeds = 2 if args.quick else args.seeds
     _quiet_highs()
+    if args.reference is not None:
+        if args.reference < 1 or args.repeats < 1:
+            ap.error("--reference and --repeats must be >= 1")
+        r = run_reference(args.reference, args.env_config, args.repeats)
+        print(f"DeAOff reference per env token: DecoderOffload-v1 {json.dumps(args.env_config or {})} "
+              f"({r['nodes']} nodes, {r['locations']} locations), {r['tokens']} recorded solves, CPU time, "
+              f"best of {args.repeats}")
+        print(f"  fresh tables : {r['fresh_ms']:.3f} ms/token")
+        print(f"  reused tables: {r['reused_ms']:.3f} ms/token (answers identical token by token)")
+        print("  target: <= 0.25 ms/token")
+        return
     if args.scaling:
         grans = args.granularity if "--granularity" in (argv if argv is not None else sys.argv) else \
             ["block", "sublayer", "head"]

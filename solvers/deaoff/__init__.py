@@ -37,12 +37,13 @@ from typing import Literal
 from core.instance import Instance
 
 from .chain import ChainTables
+from .chain_build import TableCache
 from .exact import Options, solve_exact
 from .prep import Problem, is_chain
 from .relaxed import polish, solve_relaxed
 from .solution import BOUND_RTOL, CHECK_RTOL, STATUSES, Solution, check_against_engine
 
-__all__ = ["solve", "OBJECTIVES", "Solution", "is_chain", "Problem", "ChainTables", "check_against_engine", "polish",
+__all__ = ["solve", "OBJECTIVES", "Solution", "is_chain", "Problem", "ChainTables", "TableCache", "check_against_engine", "polish",
            "BOUND_RTOL", "CHECK_RTOL", "STATUSES"]
 
 
@@ -55,7 +56,8 @@ def solve(inst: Instance, *, mode: Literal["exact", "relaxed"] = "exact", phase2
           levels: bool = True, use_dp: bool = True, mip_rel_gap: float = 1e-9, threads: int = 1,
           compare_exact: bool = False, exact: Solution | None = None,
           objective: Literal["lexicographic", "weighted"] = "lexicographic",
-          w_time_per_s: float | None = None, w_energy_per_j: float | None = None) -> Solution:
+          w_time_per_s: float | None = None, w_energy_per_j: float | None = None,
+          table_cache: TableCache | None = None) -> Solution:
     """DeAOff on ``inst``: phase 1 (minimum makespan T*), then phase 2 (minimum device energy
     with makespan ≤ (1 + slack)·T*, or ≤ ``deadline_s``) unless ``phase2=False``.
 
@@ -77,6 +79,9 @@ def solve(inst: Instance, *, mode: Literal["exact", "relaxed"] = "exact", phase2
     MILP, or relaxed; ``phase2``, ``slack`` and ``deadline_s`` belong to the lexicographic
     objective and may not be given with it.  The answer's ``weighted_cost`` is C and its
     ``gap_vs_exact`` (relaxed with a reference) compares C.
+    ``table_cache``: a :class:`~.chain_build.TableCache` kept by a caller that solves a
+    run of related chain instances (an environment's tokens): the chain tables reuse the
+    previous instance's unchanged parts (the answer is the same as without it).
     Raises ValueError when no placement is feasible (naming the node or the budget) or the
     deadline is below T*; RuntimeError when HiGHS fails or the engine disagrees with a model.
     """
@@ -92,6 +97,8 @@ def solve(inst: Instance, *, mode: Literal["exact", "relaxed"] = "exact", phase2
         raise ValueError(f"mip_rel_gap must be a finite number >= 0, got {mip_rel_gap!r}")
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+    if table_cache is not None and not isinstance(table_cache, TableCache):
+        raise ValueError(f"table_cache must be a TableCache or None, got {type(table_cache).__name__}")
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     w_t = w_e = 0.0
@@ -109,7 +116,7 @@ def solve(inst: Instance, *, mode: Literal["exact", "relaxed"] = "exact", phase2
         raise ValueError("w_time_per_s and w_energy_per_j need objective='weighted'")
     opts = Options(phase2=phase2, slack=slack, deadline_s=deadline_s, time_limit_s=time_limit_s, levels=levels,
                    use_dp=use_dp, mip_rel_gap=mip_rel_gap, threads=threads, objective=objective,
-                   w_time_per_s=w_t, w_energy_per_j=w_e)
+                   w_time_per_s=w_t, w_energy_per_j=w_e, table_cache=table_cache)
     if mode == "exact":
         return solve_exact(inst, opts)
     if compare_exact and exact is None:

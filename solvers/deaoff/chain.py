@@ -22,8 +22,10 @@ by column generation (a master LP over paths, priced by one shortest path on
 labels carry (objective, time, memory used at each binding location), dropping dominated
 labels and every label whose fastest completion breaks B, whose memory overflows, or
 whose Lagrangian completion bound reaches the best objective known.  The label search is
-exact; past ``label_budget`` labels it gives up (returns None) and the caller uses the
-MILP.  Every answer is re-evaluated by the cost engine by the caller.
+exact; past ``label_budget`` labels it gives up and a MILP settles the phase: the chain's
+MILP with its runs of identical blocks aggregated into counts (:mod:`.chain_runs`) when
+the chain has such runs (a decoder's blocks), else the path-flow MILP
+(:mod:`.chain_milp`).  Every answer is re-evaluated by the cost engine by the caller.
 
 The tables come from ``Instance.transfer_table`` (``Instance.transfer`` for every link and
 many byte counts at once: same coefficients, same formula), the instance's compute times,
@@ -36,10 +38,11 @@ from typing import Callable, NamedTuple, Union
 
 import numpy as np
 
-from core.cost import DEVICE, MEM_TOL, allowed_locations, weighted_cost
+from core.cost import DEVICE, weighted_cost
 from core.instance import Instance, Placement
 
-from . import chain_milp
+from . import chain_milp, chain_runs
+from .chain_build import TableCache, build_costs, build_memory, build_static
 
 __all__ = ["ChainTables", "ChainAnswer"]
 
@@ -55,7 +58,8 @@ thousand labels the path-flow MILP is faster)."""
 class ChainAnswer(NamedTuple):
     """An answer of the chain tables: its objective (makespan in phase 1, device energy in
     phase 2), makespan, placement, the step that settled it ("path", "hull", "dual",
-    "labels", "flow-milp") and its relative gap (0 when proven optimal)."""
+    "labels", "runs-milp": the MILP with runs of identical blocks aggregated, "flow-milp")
+    and its relative gap (0 when proven optimal)."""
 
     objective: float
     makespan_s: float
@@ -88,64 +92,20 @@ class ChainTables:
 
     path_type = _Path
 
-    def __init__(self, inst: Instance, levels: bool = True) -> None:
+    def __init__(self, inst: Instance, levels: bool = True, cache: "TableCache | None" = None) -> None:
         n, K = inst.num_nodes, inst.num_locations
         dev = inst.system.device
         self.n, self.K, self.nf, self.nq = n, K, len(dev.freqs_hz), len(dev.tx_powers_w)
         self.inst = inst
-        self.allowed = np.zeros((n, K), dtype=bool)
-        for i, ks in enumerate(allowed_locations(inst)):  # raises naming a node that fits nowhere
-            self.allowed[i, ks] = True
-        self.cap = np.asarray(inst.system.mem_capacity_bytes, dtype=float) * MEM_TOL
-        self.need = np.asarray(inst.mem_need, dtype=float)
-        load = (self.need[:, None] * self.allowed).sum(axis=0)
-        self.binding = [k for k in range(K) if load[k] > self.cap[k]]
-        self.qs = np.arange(self.nq) if levels else np.array([self.nq - 1])
-        self.vs = np.arange(self.nf) if levels else np.array([self.nf - 1])
-        self._build(inst)
+        st = build_static(inst, levels) if cache is None else cache.static(inst, levels)
+        mem = build_memory(inst) if cache is None else cache.memory(inst)  # names a node that fits nowhere
+        self.allowed, self.cap, self.need, self.binding = mem.allowed, mem.cap, mem.need, mem.binding
+        self.qs, self.vs = st.qs, st.vs
+        c = build_costs(inst, st, self.allowed)
+        self.node_t, self.node_e, self.hop_t, self.hop_e, self.ret_t, self.ret_e = c
         self.time = _Costs(self.node_t, self.hop_t, self.ret_t)
         self.energy = _Costs(self.node_e, self.hop_e, self.ret_e)
         self.time_top = _Costs(self.node_t[..., -1:], self.hop_t[..., -1:], self.ret_t)
-
-    def _build(self, inst: Instance) -> None:
-        n, K, qs, vs = self.n, self.K, self.qs, self.vs
-        pi = inst.system.device.idle_power_w
-        # hops i -> i+1 from k to l at power level q: (n-1, K, K, Q); zero on the diagonal
-        out = np.asarray(inst.out_bytes, dtype=float)
-        dur, dev_j = inst.transfer_table(out[:-1])
-        self.hop_t = dur[..., qs]
-        self.hop_e = dev_j[..., qs] + pi * self.hop_t
-        # the output of the last node returns to the device
-        dur, dev_j = inst.transfer_table(out[-1])
-        self.ret_t = dur[:, DEVICE, -1]
-        self.ret_e = dev_j[:, DEVICE, -1] + pi * self.ret_t
-        # KV migrations from where each cache lives to k, at power level q: (n, K, Q)
-        kv_loc = np.asarray(inst.kv_loc)
-        moves = ((kv_loc >= 0) & (np.asarray(inst.kv_move_bytes) > 0.0))[:, None, None]
-        dur, dev_j = inst.transfer_table(inst.kv_move_bytes)
-        rows, src = np.arange(n), np.where(kv_loc >= 0, kv_loc, 0)
-        mig_t = np.where(moves, dur[rows, src][:, :, qs], 0.0)
-        mig_e = np.where(moves, dev_j[rows, src][:, :, qs], 0.0) + pi * mig_t
-        # the token ids go up to the server that runs node 0 (highest power level)
-        dur, dev_j = inst.transfer_table(inst.in_bytes)
-        in_t = dur[DEVICE, 1:, -1]
-        in_e = dev_j[DEVICE, 1:, -1] + pi * in_t
-        # node options (n, K, O): device -> DVFS level (a migration to the device is a
-        # download, level-free, taken at the top entry); server k -> power level of its migration
-        O = max(len(vs), len(qs))
-        pad = lambda a: np.concatenate([a, np.repeat(a[..., -1:], O - a.shape[-1], axis=-1)], axis=-1)  # noqa: E731
-        node_t, node_e = np.empty((n, K, O)), np.empty((n, K, O))
-        node_t[:, DEVICE] = pad(np.asarray(inst.dev_time, dtype=float)[:, vs] + mig_t[:, DEVICE, -1:])
-        node_e[:, DEVICE] = pad(np.asarray(inst.dev_energy, dtype=float)[:, vs] + mig_e[:, DEVICE, -1:])
-        if K > 1:
-            st = np.asarray(inst.srv_time, dtype=float)  # (n, K-1)
-            node_t[:, 1:] = pad(mig_t[:, 1:] + st[:, :, None])
-            node_e[:, 1:] = pad(mig_e[:, 1:] + pi * st[:, :, None])
-            node_t[0, 1:] += in_t[:, None]
-            node_e[0, 1:] += in_e[:, None]
-        node_t[~self.allowed] = _INF
-        node_e[~self.allowed] = _INF
-        self.node_t, self.node_e = node_t, node_e
 
     # ------------------------------------------------------------------ shortest paths
     def _path(self, nv: np.ndarray, hv: np.ndarray, rv: np.ndarray) -> tuple[float, np.ndarray]:
@@ -172,6 +132,8 @@ class ChainTables:
         return float(end[loc[-1]]), loc
 
     def _path_lists(self, nv: list, hv: list, rv: list) -> tuple[float, np.ndarray]:
+        if self.K == 2:
+            return self._path_two(nv, hv, rv)
         rng = range(self.K)
         D = nv[0]
         back = []
@@ -195,6 +157,28 @@ class ChainTables:
             loc[i - 1] = k
         return val, np.asarray(loc, dtype=np.int64)
 
+    def _path_two(self, nv: list, hv: list, rv: list) -> tuple[float, np.ndarray]:
+        """:meth:`_path_lists` unrolled for two locations (one server: the environment's
+        default): the same sums in the same order, ties to the lower location."""
+        d0, d1 = nv[0]
+        back = []
+        for (h0, h1), (n0, n1) in zip(hv, nv[1:]):
+            a, b = d0 + h0[0], d1 + h1[0]
+            c, d = d0 + h0[1], d1 + h1[1]
+            k0 = 0 if a <= b or b != b else 1
+            k1 = 0 if c <= d or d != d else 1
+            back.append((k0, k1))
+            d0 = (a if k0 == 0 else b) + n0
+            d1 = (c if k1 == 0 else d) + n1
+        e0, e1 = d0 + rv[0], d1 + rv[1]
+        k = 0 if e0 <= e1 else 1
+        val = e0 if k == 0 else e1
+        loc = [k] * self.n
+        for i in range(self.n - 1, 0, -1):
+            k = back[i - 1][k]
+            loc[i - 1] = k
+        return val, np.asarray(loc, dtype=np.int64)
+
     def _weighted(self, obj: _Costs, con: _Costs | None, lam: float, mu: np.ndarray | None):
         """Per node and hop the best option under obj + λ·con (+ μ_k·need at k): values
         (n, K), options, hop values (n−1, K, K), hop options, return values (K,)."""
@@ -202,10 +186,10 @@ class ChainTables:
         hc = obj.hop if con is None or not lam else obj.hop + lam * con.hop
         rv = obj.ret if con is None or not lam else obj.ret + lam * con.ret
         no, ho = nc.argmin(axis=2), hc.argmin(axis=3)
-        nv = np.take_along_axis(nc, no[..., None], 2)[..., 0]
+        nv = nc.min(axis=2)  # = the entries at the argmins
         if mu is not None:
             nv = nv + self.need[:, None] * mu[None, :]
-        return nv, no, np.take_along_axis(hc, ho[..., None], 3)[..., 0], ho, rv
+        return nv, no, hc.min(axis=3), ho, rv
 
     def _sum(self, c: _Costs, p: _Path) -> float:
         idx = np.arange(self.n)
@@ -274,6 +258,8 @@ class ChainTables:
         criteria are additive along the chain, so C is too); a location a node may not use
         stays at +inf whatever the weights."""
         def comb(t: np.ndarray, e: np.ndarray) -> np.ndarray:
+            if w_time_per_s > 0 and w_energy_per_j > 0:  # inf stays inf: no 0·inf to guard
+                return weighted_cost(t, e, w_time_per_s=w_time_per_s, w_energy_per_j=w_energy_per_j)
             out = weighted_cost(np.where(np.isfinite(t), t, 0.0), np.where(np.isfinite(e), e, 0.0),
                                 w_time_per_s=w_time_per_s, w_energy_per_j=w_energy_per_j)
             return np.where(np.isfinite(t) & np.isfinite(e), out, _INF)
@@ -344,20 +330,26 @@ class ChainTables:
                 return None
             gap = max(0.0, (best.objective - dual) / best.objective) if math.isfinite(dual) and best.objective > 0 else _INF
             return best._replace(how="incumbent", gap=gap if gap > 0.0 else 1e-300)
-        keep = self.lagrangian_keep(obj, con, B, lam, mu, upper) if upper < _INF else None
-        status, x = chain_milp.flow_milp(self, obj, con, B, upper, mip_rel_gap, time_limit_s, keep)
+        runs = chain_runs.identical_runs(self, obj, con)
+        out = chain_runs.run_milp(self, obj, con, B, upper, mip_rel_gap, time_limit_s, runs) if runs else None
+        how = "runs-milp"
+        if out is None:
+            how = "flow-milp"
+            keep = self.lagrangian_keep(obj, con, B, lam, mu, upper) if upper < _INF else None
+            out = chain_milp.flow_milp(self, obj, con, B, upper, mip_rel_gap, time_limit_s, keep)
+        status, x = out
         ans = None if x.path is None else self._answer(obj, con, x.path)
         gap = x.gap
         if status == "Infeasible":
             if best is None:
                 raise ValueError("no placement fits the memory budget: the nodes cannot be packed into "
                                  "the memory of the up locations")
-            return best._replace(how="flow-milp")  # nothing beats the incumbent
+            return best._replace(how=how)  # nothing beats the incumbent
         if ans is None or (best is not None and best.objective < ans.objective):
             if best is None:
                 raise RuntimeError(f"HiGHS found no placement on the chain flow model (status {status!r})")
             ans = best
-        return ans._replace(how="flow-milp", gap=0.0 if status == "Optimal" else max(gap, 0.0))
+        return ans._replace(how=how, gap=0.0 if status == "Optimal" else max(gap, 0.0))
 
     def _hull(self, obj: _Costs, con: _Costs, B: float, offer) -> tuple[float, float]:
         """Lagrangian dual on the makespan without memory: walk the lower convex hull of the

@@ -1,5 +1,6 @@
-"""Exact DeAOff: chains on the memory-aware chain tables (:mod:`.chain`), every other DAG
-(or any DAG with ``use_dp=False``) on the MILP (:mod:`.milp`)."""
+"""Exact DeAOff: chains on the memory-aware chain tables (:mod:`.chain`), series DAGs (the
+``sublayer`` granularity) on the cut-chain MILP (:mod:`.series`), every other DAG (or any
+DAG with ``use_dp=False``) on the MILP (:mod:`.milp`)."""
 from __future__ import annotations
 
 import math
@@ -12,6 +13,7 @@ from core.instance import Instance, Placement
 from .chain import ChainTables
 from .milp import Milp
 from .prep import Problem, check_total_memory, is_chain
+from .series import SeriesTables, series_cuts
 from .solution import BOUND_RTOL, Solution, check_against_engine, phase2_bound, relative_gap
 
 __all__ = ["solve_exact", "solve_weighted", "incumbent", "weighted_incumbent", "DP_LABEL_BUDGET"]
@@ -35,6 +37,8 @@ class Options(NamedTuple):
     objective: str = "lexicographic"
     w_time_per_s: float = 0.0
     w_energy_per_j: float = 0.0
+    table_cache: object = None
+    """A :class:`~.chain_build.TableCache` for the chain tables (or None)."""
 
     @property
     def weights(self) -> tuple[float, float]:
@@ -47,6 +51,12 @@ class _Phase(NamedTuple):
     status: str  # "dp:<step>" (chain tables, see ChainAnswer.how) | HiGHS status
     timed_out: bool
     gap: float
+
+
+def _tables(inst: Instance, opts: Options) -> ChainTables:
+    """The chain tables of ``inst``, through the caller's table cache when it has one."""
+    cache = opts.table_cache
+    return ChainTables(inst, opts.levels) if cache is None else cache.tables(inst, opts.levels)
 
 
 # --------------------------------------------------------------------------- incumbents
@@ -260,13 +270,70 @@ def _milp_weighted(P: Problem, opts: Options, t_end: float | None) -> _Phase:
     return _Phase(p, res, out.status, out.status == "time_limit", out.gap if out.status == "time_limit" else 0.0)
 
 
+def _series_phase(inst: Instance, S: SeriesTables, what: str, known: Placement, known_value: float,
+                  opts: Options, t_end: float | None, bound_s: float | None = None) -> _Phase:
+    """One phase on the series cut chain, from a known feasible placement (its engine
+    value ``known_value`` is the MILP's cut-off), checked against the engine."""
+    limit = None if t_end is None else max(t_end - time.perf_counter(), 1e-3)
+    kw = dict(upper=known_value, known=known, mip_rel_gap=opts.mip_rel_gap, time_limit_s=limit)
+    if what == "makespan":
+        ans = S.fastest(**kw)
+    elif what == "energy":
+        ans = S.min_energy(bound_s * (1 + BOUND_RTOL), **kw)
+    else:
+        ans = S.min_weighted(opts.w_time_per_s, opts.w_energy_per_j, **kw)
+    proven = ans.gap == 0.0
+    res = check_against_engine(inst, ans.placement, ans.objective, what, proven,
+                               opts.weights if what == "weighted" else None)
+    if what == "energy" and res.makespan_s > bound_s * (1 + 1e-7):
+        raise RuntimeError(f"series model/engine mismatch: makespan {res.makespan_s!r} s > bound {bound_s!r} s")
+    gap = ans.gap if math.isfinite(ans.gap) else 1.0
+    return _Phase(ans.placement, res, "series:" + ("optimal" if proven else "time_limit"), not proven, gap)
+
+
+def _series_exact(inst: Instance, opts: Options, t0: float, t_end: float | None) -> Solution:
+    """Both phases (or the weighted mode) on the series cut chain."""
+    S = SeriesTables(inst, opts.levels)  # raises naming a node that fits nowhere
+    check_total_memory(inst)
+    P = Problem(inst)
+    if opts.objective == "weighted":
+        inc = weighted_incumbent(P, opts)
+        if inc is None:
+            raise ValueError("no placement fits the memory budget: the nodes cannot be packed into the "
+                             "memory of the up locations")
+        ph = _series_phase(inst, S, "weighted", inc[0], inc[1], opts, t_end)
+        r = ph.result
+        c = weighted_cost(r.makespan_s, r.energy_j, w_time_per_s=opts.w_time_per_s,
+                          w_energy_per_j=opts.w_energy_per_j)
+        return Solution(ph.placement, r, r.makespan_s, r.energy_j, r.makespan_s, None,
+                        "time_limit" if ph.timed_out else "optimal", ph.gap, time.perf_counter() - t0,
+                        "exact-milp", None, [ph.status], objective="weighted", weighted_cost=c)
+    inc = incumbent(P)
+    if inc is None:
+        raise ValueError("no placement fits the memory budget: the nodes cannot be packed into the "
+                         "memory of the up locations")
+    ph1 = _series_phase(inst, S, "makespan", inc[0], inc[1], opts, t_end)
+    phases = [ph1]
+    t_star = ph1.result.makespan_s
+    bound = None
+    if opts.phase2:
+        bound = phase2_bound(t_star, opts.slack, opts.deadline_s)
+        p1 = ph1.placement
+        phases.append(_series_phase(inst, S, "energy", p1, P.evaluate(p1).energy_j, opts, t_end, bound))
+    last = phases[-1]
+    timed_out = any(ph.timed_out for ph in phases)
+    return Solution(last.placement, last.result, last.result.makespan_s, last.result.energy_j, t_star, bound,
+                    "time_limit" if timed_out else "optimal", max(ph.gap for ph in phases),
+                    time.perf_counter() - t0, "exact-milp", ph1.placement, [ph.status for ph in phases])
+
+
 def solve_weighted(inst: Instance, opts: Options) -> Solution:
     """The exact weighted-sum mode: minimum C = w_T·T + w_E·E over placements and levels,
     on the chain tables (a chain with ``opts.use_dp``) or the MILP."""
     t0 = time.perf_counter()
     t_end = None if opts.time_limit_s is None else t0 + opts.time_limit_s
     if opts.use_dp and is_chain(inst):
-        T = ChainTables(inst, opts.levels)
+        T = _tables(inst, opts)
         check_total_memory(inst)
 
         def known() -> Placement | None:
@@ -280,6 +347,8 @@ def solve_weighted(inst: Instance, opts: Options) -> Solution:
         res = check_against_engine(inst, ans.placement, ans.objective, "weighted", proven, opts.weights)
         ph = _Phase(ans.placement, res, "dp:" + ans.how, not proven, ans.gap)
         method, ok = "exact-dp", "dp_optimal"
+    elif opts.use_dp and series_cuts(inst) is not None:
+        return _series_exact(inst, opts, t0, t_end)
     else:
         ph = _milp_weighted(Problem(inst), opts, t_end)
         method, ok = "exact-milp", "optimal"
@@ -299,7 +368,7 @@ def solve_exact(inst: Instance, opts: Options) -> Solution:
     t_end = None if opts.time_limit_s is None else t0 + opts.time_limit_s
     T = P = None
     if opts.use_dp and is_chain(inst):
-        T = ChainTables(inst, opts.levels)  # raises naming a node that fits nowhere
+        T = _tables(inst, opts)  # raises naming a node that fits nowhere
         check_total_memory(inst)
 
         def known() -> Placement | None:  # only when the shortest path breaks a capacity
@@ -307,6 +376,8 @@ def solve_exact(inst: Instance, opts: Options) -> Solution:
             return None if inc is None else inc[0]
 
         ph1 = _chain_phase(inst, T, opts, "makespan", None, known, t_end)
+    elif opts.use_dp and series_cuts(inst) is not None:
+        return _series_exact(inst, opts, t0, t_end)
     else:
         P = Problem(inst)
         ph1 = _milp_phase1(P, opts, t_end)

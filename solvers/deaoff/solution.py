@@ -45,7 +45,9 @@ class Solution:
     phase1_placement: Placement | None = None
     solver_status: list[str] = field(default_factory=list)
     """Per phase: HiGHS model status of the MILP / LP solved, or "dp:<step>" for the chain
-    tables (the step that settled it: path, hull, dual, labels or flow-milp)."""
+    tables (the step that settled it: path, hull, dual, labels, runs-milp or flow-milp), or
+    "series:optimal" / "series:time_limit" for the series cut-chain MILP (``sublayer``
+    DAGs), "series:dual" in relaxed mode."""
     gap_vs_exact: float | None = None
     """Relaxed mode with a reference exact answer: (objective − exact)/exact under the same bound."""
     info: dict[str, Any] = field(default_factory=dict)
