@@ -18,7 +18,8 @@ phase's answer, the dual its bound (:func:`_relaxed_chain`); when it finds none,
 phase 1 misses a given bound, the general path above takes over.  The weighted-sum mode
 rounds the LP relaxation of the weighted model the same way, with the weighted incumbent
 and (chains) the chain tables' answer as candidates, polished on C.  On a series DAG (the
-``sublayer`` granularity) both phases are the Lagrangian duals of the cut chain
+``sublayer`` granularity; at ``head`` granularity with each layer's heads and projection
+placed together) both phases are the Lagrangian duals of the cut chain, polished
 (:func:`_relaxed_series`).
 
 Every option of the exact mode is honoured: ``levels=False`` keeps every level at the
@@ -442,14 +443,16 @@ def _relaxed_chain(inst: Instance, opts: Options, exact: Solution | None) -> Sol
 
 
 def _relaxed_series(inst: Instance, opts: Options, exact: Solution | None) -> Solution | None:
-    """Relaxed mode on a series DAG (the ``sublayer`` granularity): each phase is the
-    Lagrangian dual of the cut chain (:mod:`.series_dual`), from the greedy incumbent
+    """Relaxed mode on a series DAG (the ``sublayer`` granularity, and the ``head``
+    granularity with each layer's heads and projection placed as a whole, a restriction
+    the polish then lifts): each phase is the Lagrangian dual of the cut chain
+    (:mod:`.series_dual`), from the greedy incumbent
     (phase 1) and the phase-1 placement (phase 2, so the bound is met whenever the
     phase-1 placement meets it), polished by engine-costed moves (:func:`polish`) within
     the CPU time the dual took when it is not proven; the gaps are against the dual
     bounds.  None when phase 1 misses a given bound (the general relaxed mode takes over)."""
     t0 = time.perf_counter()
-    S = SeriesTables(inst, opts.levels)
+    S = SeriesTables(inst, opts.levels, composite=True)
     P = Problem(inst)
     inc = incumbent(P)
     if inc is None:
@@ -513,7 +516,7 @@ def solve_relaxed(inst: Instance, opts: Options, exact: Solution | None) -> Solu
         sol = _relaxed_chain(inst, opts, exact)
         if sol is not None:
             return sol
-    elif opts.use_dp and series_cuts(inst) is not None:
+    elif opts.use_dp and series_cuts(inst, composite=True) is not None:
         sol = _relaxed_series(inst, opts, exact)
         if sol is not None:
             return sol
