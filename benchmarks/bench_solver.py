@@ -5,8 +5,9 @@ edges) and each number of edge servers, ``--seeds`` random systems are drawn
 (``core.system.sample_scenario`` + ``make_snapshot`` with Rayleigh fading and log-normal
 shadowing), with the default 4 DVFS and 4 transmit-power levels, context 512.
 
-Columns: exact = ``solve(mode="exact")`` (block: the chain DP; sublayer: the MILP, time
-limit ``--time-limit``); MILP = the same without the DP (block only; ``--no-milp`` skips it);
+Columns: exact = ``solve(mode="exact")`` (block: the chain DP; sublayer: the series
+cut-chain MILP; head: the general MILP; time limit ``--time-limit``); MILP = the same
+without the DP (block only; ``--no-milp`` skips it);
 relaxed = ``solve(mode="relaxed", exact=...)``: its phase 2 uses the exact answer's latency
 bound, so the energy gap compares equal constraints; speed-up = median over instances of
 exact time / relaxed time; vs MILP = the same against the exact MILP (the MILP column at

@@ -31,20 +31,22 @@ def deaoff_reference_result(inst: Instance, *, objective: str = "weighted", w_ti
                             table_cache: TableCache | None = TABLES) -> tuple[Placement, Result]:
     """DeAOff's plan for ``inst`` (present conditions, migrations from the instance's
     caches) under ``objective``, and the cost engine's result of it (the solver
-    re-evaluates every answer).  Chains use the exact DP path, on tables that reuse the
+    re-evaluates every answer; its figures, without the schedule lists: the env needs
+    only the makespan and energy).  Chains use the exact DP path, on tables that reuse the
     previous token's unchanged parts through ``table_cache`` (None: fresh tables)."""
     if objective == "weighted":
         sol = solve(inst, objective="weighted", w_time_per_s=w_time_per_s, w_energy_per_j=w_energy_per_j,
-                    mode=mode, levels=levels, table_cache=table_cache)
+                    mode=mode, levels=levels, table_cache=table_cache, record=False)
     elif objective == "slo":
         if deadline_s is None:
             raise ValueError("objective 'slo' needs the token's deadline_s")
         # the exact optimum of E + penalty·[T > deadline]: the least energy within the
         # deadline, or the least energy at any latency plus the penalty, whichever is less
-        free = solve(inst, mode=mode, slack=FREE_SLACK, levels=levels, table_cache=table_cache)
+        free = solve(inst, mode=mode, slack=FREE_SLACK, levels=levels, table_cache=table_cache, record=False)
         best, best_cost = free, free.result.energy_j + (slo_penalty_j if free.result.makespan_s > deadline_s else 0.0)
         try:
-            met = solve(inst, mode=mode, deadline_s=deadline_s, levels=levels, table_cache=table_cache)
+            met = solve(inst, mode=mode, deadline_s=deadline_s, levels=levels, table_cache=table_cache,
+                        record=False)
         except ValueError as exc:
             if "below the minimum makespan" not in str(exc):
                 raise

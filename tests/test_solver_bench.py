@@ -32,3 +32,21 @@ def test_scaling_prints_a_markdown_row_per_case() -> None:
 def test_scaling_rejects_a_bad_server_count() -> None:
     out = _run("--scaling", "--scaling-servers", "0")
     assert out.returncode == 2 and "server counts must be >= 1" in out.stderr
+
+
+def test_reference_prints_ms_per_token_fresh_and_reused() -> None:
+    """``--reference``: a short recorded episode, timed on fresh and on reused tables (the
+    two answers checked equal token by token inside the script)."""
+    out = _run("--reference", "12", "--repeats", "1")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "12 recorded solves" in lines[0] and "(26 nodes, 2 locations)" in lines[0]
+    for label in ("fresh tables", "reused tables"):
+        row = next(line for line in lines if label in line)
+        assert float(row.split(":")[1].split()[0]) > 0 and row.rstrip().endswith(
+            "ms/token" if label == "fresh tables" else "(answers identical token by token)")
+
+
+def test_reference_rejects_zero_tokens() -> None:
+    out = _run("--reference", "0")
+    assert out.returncode == 2 and "--reference and --repeats must be >= 1" in out.stderr

@@ -184,7 +184,7 @@ def test_series_cuts_of_the_dags() -> None:
     assert series_cuts(head) is None
 
 
-@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("seed", range(30))
 def test_series_model_matches_brute_force(seed: int) -> None:
     """Residual DAGs (c → a → c' with the skip c → c', the sublayer shape; memories that
     sometimes bind, KV caches for some): exact DeAOff settles them on the series cut-chain
@@ -259,3 +259,58 @@ def _small_sublayer(layers: int, servers: int) -> Instance:
            for _ in range(servers)]
     snap = make_snapshot(Scenario(device=device, servers=srv), fading_power=list(rng.exponential(1.0, servers)))
     return make_instance(G, snap)
+
+
+def test_record_false_keeps_the_figures() -> None:
+    """``record=False`` (the env's reference): the same placement and figures as the
+    recorded answer, without the schedule lists; a non-bool record is refused."""
+    inst = _chain_instance(503)
+    kw = dict(objective="weighted", w_time_per_s=1.0, w_energy_per_j=2.0)
+    full, lean = solve(inst, **kw), solve(inst, record=False, **kw)
+    assert lean.placement == full.placement
+    assert (lean.makespan_s, lean.energy_j) == (full.makespan_s, full.energy_j)
+    assert full.result.start_s and not lean.result.start_s and not lean.result.transfers
+    with pytest.raises(ValueError, match="record must be True or False"):
+        solve(inst, record=1)
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_series_tables_price_paths_as_the_engine(seed: int) -> None:
+    """The gadget tables are the engine's costs: random paths of the cut chain (random cut
+    locations and levels, random gadget options) of residual DAGs and of head-shaped DAGs
+    (composite interiors: three heads and their projection placed as a whole) expand to
+    placements whose engine makespan and energy equal the tables' sums."""
+    from core.cost import evaluate, placement_fits
+    from solvers.deaoff.series import SeriesTables
+    from tests.test_deaoff import random_instance
+    from tests.test_solver_symmetry import head_instance
+
+    inst = (head_instance(seed, heads=3, layers=2, servers=2, tight=False) if seed % 2
+            else random_instance(seed, shape="residual", n=7, kv=True, roomy=True))
+    S = SeriesTables(inst, composite=True)
+    rng = np.random.default_rng(seed)
+    node_t, node_e = S.node_t[S.cuts], S.node_e[S.cuts]
+    checked = 0
+    for _ in range(30):
+        m = len(S.cuts)
+        loc = [int(rng.integers(S.K)) for _ in range(m)]
+        hop_opt = []
+        for j in range(m - 1):
+            h = S.hops[j]
+            ok = np.flatnonzero((h.X == loc[j]) & (h.Z == loc[j + 1]))
+            if not len(ok):
+                break
+            hop_opt.append(int(rng.choice(ok)))
+        if len(hop_opt) < m - 1:
+            continue
+        opt = [int(rng.integers(node_t.shape[2])) for _ in range(m)]
+        if not all(np.isfinite(node_t[p, loc[p], opt[p]]) for p in range(m)):
+            continue
+        placement, energy, makespan = S.placement_of(loc, opt, hop_opt, node_e, [h.e for h in S.hops], S.ret_e)
+        if not placement_fits(inst, placement.loc):
+            continue
+        r = evaluate(inst, placement)
+        assert r.makespan_s == pytest.approx(makespan, rel=1e-9, abs=1e-15)
+        assert r.energy_j == pytest.approx(energy, rel=1e-9, abs=1e-15)
+        checked += 1
+    assert checked > 0

@@ -57,7 +57,7 @@ def solve(inst: Instance, *, mode: Literal["exact", "relaxed"] = "exact", phase2
           compare_exact: bool = False, exact: Solution | None = None,
           objective: Literal["lexicographic", "weighted"] = "lexicographic",
           w_time_per_s: float | None = None, w_energy_per_j: float | None = None,
-          table_cache: TableCache | None = None) -> Solution:
+          table_cache: TableCache | None = None, record: bool = True) -> Solution:
     """DeAOff on ``inst``: phase 1 (minimum makespan T*), then phase 2 (minimum device energy
     with makespan ≤ (1 + slack)·T*, or ≤ ``deadline_s``) unless ``phase2=False``.
 
@@ -82,6 +82,9 @@ def solve(inst: Instance, *, mode: Literal["exact", "relaxed"] = "exact", phase2
     ``table_cache``: a :class:`~.chain_build.TableCache` kept by a caller that solves a
     run of related chain instances (an environment's tokens): the chain tables reuse the
     previous instance's unchanged parts (the answer is the same as without it).
+    ``record=False`` (exact mode): the answer's result carries the engine's figures without
+    its schedule lists (start/finish times, transfers), for callers that need only the
+    makespan and energy (the environment's per-token reference).
     Raises ValueError when no placement is feasible (naming the node or the budget) or the
     deadline is below T*; RuntimeError when HiGHS fails or the engine disagrees with a model.
     """
@@ -97,6 +100,8 @@ def solve(inst: Instance, *, mode: Literal["exact", "relaxed"] = "exact", phase2
         raise ValueError(f"mip_rel_gap must be a finite number >= 0, got {mip_rel_gap!r}")
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+    if not isinstance(record, bool):
+        raise ValueError(f"record must be True or False, got {record!r}")
     if table_cache is not None and not isinstance(table_cache, TableCache):
         raise ValueError(f"table_cache must be a TableCache or None, got {type(table_cache).__name__}")
     if objective not in OBJECTIVES:
@@ -116,7 +121,7 @@ def solve(inst: Instance, *, mode: Literal["exact", "relaxed"] = "exact", phase2
         raise ValueError("w_time_per_s and w_energy_per_j need objective='weighted'")
     opts = Options(phase2=phase2, slack=slack, deadline_s=deadline_s, time_limit_s=time_limit_s, levels=levels,
                    use_dp=use_dp, mip_rel_gap=mip_rel_gap, threads=threads, objective=objective,
-                   w_time_per_s=w_t, w_energy_per_j=w_e, table_cache=table_cache)
+                   w_time_per_s=w_t, w_energy_per_j=w_e, table_cache=table_cache, record=record)
     if mode == "exact":
         return solve_exact(inst, opts)
     if compare_exact and exact is None:

@@ -106,6 +106,7 @@ class ChainTables:
         self.time = _Costs(self.node_t, self.hop_t, self.ret_t)
         self.energy = _Costs(self.node_e, self.hop_e, self.ret_e)
         self.time_top = _Costs(self.node_t[..., -1:], self.hop_t[..., -1:], self.ret_t)
+        self._idx = np.arange(n)
 
     # ------------------------------------------------------------------ shortest paths
     def _path(self, nv: np.ndarray, hv: np.ndarray, rv: np.ndarray) -> tuple[float, np.ndarray]:
@@ -192,7 +193,7 @@ class ChainTables:
         return nv, no, hc.min(axis=3), ho, rv
 
     def _sum(self, c: _Costs, p: _Path) -> float:
-        idx = np.arange(self.n)
+        idx = self._idx
         return (float(c.node[idx, p.loc, p.opt].sum()) + float(c.hop[idx[:-1], p.loc[:-1], p.loc[1:], p.hq].sum())
                 + float(c.ret[p.loc[-1]]))
 
@@ -200,18 +201,20 @@ class ChainTables:
         """The path minimising obj + λ·con (+ μ·memory): (path, its weighted value)."""
         nv, no, hv, ho, rv = self._weighted(obj, con, lam, mu)
         val, loc = self._path(nv, hv, rv)
-        idx = np.arange(self.n)
+        idx = self._idx
         return _Path(loc, no[idx, loc], ho[idx[:-1], loc[:-1], loc[1:]]), val
 
     def _mem(self, loc: np.ndarray) -> np.ndarray:
         return np.bincount(loc, weights=self.need, minlength=self.K)
 
     def _fits(self, loc: np.ndarray) -> bool:
+        if not self.binding:  # no location can overflow, whatever goes where
+            return True
         return bool((self._mem(loc) <= self.cap).all())
 
     def placement(self, p: _Path) -> Placement:
         """The engine's placement of a path (levels that cannot matter at the highest)."""
-        n, vs, qs = self.n, self.vs, self.qs
+        n, vs, qs = self.n, self.vs.tolist(), self.qs.tolist()
         loc, opt, hq = p.loc.tolist(), p.opt.tolist(), p.hq.tolist()
         dv, tx = [self.nf - 1] * n, [self.nq - 1] * n
         kv_loc, kv_move = self.inst.kv_loc, self.inst.kv_move_bytes

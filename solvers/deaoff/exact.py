@@ -39,6 +39,8 @@ class Options(NamedTuple):
     w_energy_per_j: float = 0.0
     table_cache: object = None
     """A :class:`~.chain_build.TableCache` for the chain tables (or None)."""
+    record: bool = True
+    """Whether the answer's result carries the engine's schedule (start/finish lists, transfers)."""
 
     @property
     def weights(self) -> tuple[float, float]:
@@ -171,7 +173,7 @@ def _chain_phase(inst: Instance, T: ChainTables, opts: Options, what: str, bound
     else:
         ans = T.min_energy(bound_s * (1 + BOUND_RTOL), **kw)
     proven = ans.gap == 0.0
-    res = check_against_engine(inst, ans.placement, ans.objective, what, proven=proven)
+    res = check_against_engine(inst, ans.placement, ans.objective, what, proven=proven, record=opts.record)
     if what == "energy" and res.makespan_s > bound_s * (1 + 1e-7):
         raise RuntimeError(f"chain tables/engine mismatch: makespan {res.makespan_s!r} s > bound {bound_s!r} s")
     return _Phase(ans.placement, res, "dp:" + ans.how, not proven, ans.gap)
@@ -190,10 +192,10 @@ def _milp_phase1(P: Problem, opts: Options, t_end: float | None) -> _Phase:
     if out.status == "time_limit_no_solution":
         if inc is None:
             raise RuntimeError("HiGHS hit the time limit in phase 1 without a feasible placement")
-        res = evaluate(P.inst, inc[0], record=True, check=True)
+        res = evaluate(P.inst, inc[0], record=opts.record, check=True)
         return _Phase(inc[0], res, out.status, True, relative_gap(res.makespan_s, model.dual_bound))
     p = model.placement(out.col)
-    res = check_against_engine(P.inst, p, out.objective, "makespan", out.status == "optimal")
+    res = check_against_engine(P.inst, p, out.objective, "makespan", out.status == "optimal", record=opts.record)
     return _Phase(p, res, out.status, out.status == "time_limit", out.gap if out.status == "time_limit" else 0.0)
 
 
@@ -208,10 +210,10 @@ def _milp_phase2(P: Problem, opts: Options, p1: Placement, bound: float, t_end: 
     if out.status == "infeasible":
         raise RuntimeError("HiGHS reports phase 2 infeasible although the phase-1 placement meets the bound")
     if out.status == "time_limit_no_solution":
-        res = evaluate(P.inst, p1, record=True, check=True)
+        res = evaluate(P.inst, p1, record=opts.record, check=True)
         return _Phase(p1, res, out.status, True, relative_gap(res.energy_j, model.dual_bound))
     p = model.placement(out.col)
-    res = check_against_engine(P.inst, p, out.objective, "energy", out.status == "optimal")
+    res = check_against_engine(P.inst, p, out.objective, "energy", out.status == "optimal", record=opts.record)
     if res.makespan_s > bound * (1 + 1e-7):
         raise RuntimeError(f"phase 2 answer breaks the bound: makespan {res.makespan_s!r} s > {bound!r} s")
     return _Phase(p, res, out.status, out.status == "time_limit", out.gap if out.status == "time_limit" else 0.0)
@@ -263,10 +265,11 @@ def _milp_weighted(P: Problem, opts: Options, t_end: float | None) -> _Phase:
     if out.status == "time_limit_no_solution":
         if inc is None:
             raise RuntimeError("HiGHS hit the time limit without a feasible placement")
-        res = evaluate(P.inst, inc[0], record=True, check=True)
+        res = evaluate(P.inst, inc[0], record=opts.record, check=True)
         return _Phase(inc[0], res, out.status, True, relative_gap(c_ub, model.dual_bound))
     p = model.placement(out.col)
-    res = check_against_engine(P.inst, p, out.objective, "weighted", out.status == "optimal", opts.weights)
+    res = check_against_engine(P.inst, p, out.objective, "weighted", out.status == "optimal", opts.weights,
+                               record=opts.record)
     return _Phase(p, res, out.status, out.status == "time_limit", out.gap if out.status == "time_limit" else 0.0)
 
 
@@ -284,7 +287,7 @@ def _series_phase(inst: Instance, S: SeriesTables, what: str, known: Placement, 
         ans = S.min_weighted(opts.w_time_per_s, opts.w_energy_per_j, **kw)
     proven = ans.gap == 0.0
     res = check_against_engine(inst, ans.placement, ans.objective, what, proven,
-                               opts.weights if what == "weighted" else None)
+                               opts.weights if what == "weighted" else None, record=opts.record)
     if what == "energy" and res.makespan_s > bound_s * (1 + 1e-7):
         raise RuntimeError(f"series model/engine mismatch: makespan {res.makespan_s!r} s > bound {bound_s!r} s")
     gap = ans.gap if math.isfinite(ans.gap) else 1.0
@@ -334,7 +337,8 @@ def solve_weighted(inst: Instance, opts: Options) -> Solution:
     t_end = None if opts.time_limit_s is None else t0 + opts.time_limit_s
     if opts.use_dp and is_chain(inst):
         T = _tables(inst, opts)
-        check_total_memory(inst)
+        if T.binding:  # else every node fits wherever it may go
+            check_total_memory(inst)
 
         def known() -> Placement | None:
             inc = weighted_incumbent(Problem(inst), opts)
@@ -344,7 +348,8 @@ def solve_weighted(inst: Instance, opts: Options) -> Solution:
         ans = T.min_weighted(opts.w_time_per_s, opts.w_energy_per_j, known=known, label_budget=DP_LABEL_BUDGET,
                              mip_rel_gap=opts.mip_rel_gap, time_limit_s=limit)
         proven = ans.gap == 0.0
-        res = check_against_engine(inst, ans.placement, ans.objective, "weighted", proven, opts.weights)
+        res = check_against_engine(inst, ans.placement, ans.objective, "weighted", proven, opts.weights,
+                                   record=opts.record)
         ph = _Phase(ans.placement, res, "dp:" + ans.how, not proven, ans.gap)
         method, ok = "exact-dp", "dp_optimal"
     elif opts.use_dp and series_cuts(inst) is not None:
@@ -392,7 +397,7 @@ def solve_exact(inst: Instance, opts: Options) -> Solution:
             ph2 = _milp_phase2(P, opts, ph1.placement, bound, t_end)
         phases.append(ph2)
     else:
-        phases[0] = ph1._replace(result=evaluate(inst, ph1.placement, record=True, check=True))
+        phases[0] = ph1._replace(result=evaluate(inst, ph1.placement, record=opts.record, check=True))
     last = phases[-1]
     used_milp = T is None
     timed_out = any(ph.timed_out for ph in phases)

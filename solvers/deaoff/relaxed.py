@@ -18,7 +18,8 @@ phase's answer, the dual its bound (:func:`_relaxed_chain`); when it finds none,
 phase 1 misses a given bound, the general path above takes over.  The weighted-sum mode
 rounds the LP relaxation of the weighted model the same way, with the weighted incumbent
 and (chains) the chain tables' answer as candidates, polished on C.  On a series DAG (the
-``sublayer`` granularity) both phases are the Lagrangian duals of the cut chain
+``sublayer`` granularity; at ``head`` granularity with each layer's heads and projection
+placed together) both phases are the Lagrangian duals of the cut chain, polished
 (:func:`_relaxed_series`).
 
 Every option of the exact mode is honoured: ``levels=False`` keeps every level at the
@@ -441,27 +442,41 @@ def _relaxed_chain(inst: Instance, opts: Options, exact: Solution | None) -> Sol
                     time.perf_counter() - t0, "relaxed", p1, statuses, gve, info)
 
 
-def _relaxed_series(inst: Instance, opts: Options, exact: Solution | None) -> Solution | None:
-    """Relaxed mode on a series DAG (the ``sublayer`` granularity): each phase is the
-    Lagrangian dual of the cut chain (:mod:`.series_dual`), from the greedy incumbent
+COMPOSITE_MIN_NODES = 60
+"""Relaxed mode places each composite interior (a layer's heads and projection) as a whole
+only on DAGs of at least this many nodes; smaller ones take the general path, whose LP
+rounding explores every split and is fast there."""
+
+
+def _relaxed_series(inst: Instance, opts: Options, exact: Solution | None, composite: bool) -> Solution | None:
+    """Relaxed mode on a series DAG (the ``sublayer`` granularity, and the ``head``
+    granularity with each layer's heads and projection placed as a whole, a restriction
+    the polish then lifts): each phase is the Lagrangian dual of the cut chain
+    (:mod:`.series_dual`), from the greedy incumbent
     (phase 1) and the phase-1 placement (phase 2, so the bound is met whenever the
     phase-1 placement meets it), polished by engine-costed moves (:func:`polish`) within
     the CPU time the dual took when it is not proven; the gaps are against the dual
     bounds.  None when phase 1 misses a given bound (the general relaxed mode takes over)."""
     t0 = time.perf_counter()
-    S = SeriesTables(inst, opts.levels)
+    S = SeriesTables(inst, opts.levels, composite=composite)
     P = Problem(inst)
     inc = incumbent(P)
+    # placing interiors as a whole restricts the placements: the dual bounds hold only for
+    # the restriction, so the phase-1 bound is then the critical path at the fastest
+    # locations, and phase 2 reports no bound
+    restricted = any(S.cuts[j + 1] - S.cuts[j] > 2 for j in range(len(S.cuts) - 1))
     if inc is None:
         return None
     c0 = time.process_time()
     p1, t1, lb1 = series_dual(S, "makespan", _INF, None, inc[0], inc[1], inc[1])
     moves = 0
-    if t1 > lb1 * (1 + POLISH_GAP):  # engine-costed moves, within a share of the time so far
+    if restricted or t1 > lb1 * (1 + POLISH_GAP):  # engine-costed moves, within a share of the time so far
         p1, moves = polish(P, p1, objective="makespan", levels=False,
                            deadline=time.process_time() + POLISH_SHARE * (time.process_time() - c0))
     res1 = evaluate(inst, p1, record=True, check=True)
     t1 = res1.makespan_s
+    if restricted:
+        lb1 = max(P.head[i] + P.pmin[i] + P.tail[i] for i in range(P.n))
     gap1 = max(0.0, (t1 - lb1) / t1) if t1 > 0 else 0.0
     if opts.deadline_s is not None and opts.deadline_s < lb1 * (1 - BOUND_RTOL):
         raise ValueError(f"deadline {opts.deadline_s!r} s is below the minimum makespan "
@@ -484,7 +499,7 @@ def _relaxed_series(inst: Instance, opts: Options, exact: Solution | None) -> So
         return None
     c1 = time.process_time()
     p2, e2, lb2 = series_dual(S, "energy", bound * (1 + BOUND_RTOL), None, p1, res1.energy_j, t1)
-    if e2 > lb2 * (1 + POLISH_GAP):
+    if restricted or e2 > lb2 * (1 + POLISH_GAP):
         p2, more = polish(P, p2, objective="energy", bound_s=bound * (1 + BOUND_RTOL), levels=opts.levels,
                           deadline=time.process_time() + POLISH_SHARE * (time.process_time() - c1))
         moves += more
@@ -498,7 +513,10 @@ def _relaxed_series(inst: Instance, opts: Options, exact: Solution | None) -> So
     if exact is not None:
         same = exact.latency_bound_s is not None and abs(bound - exact.latency_bound_s) <= 1e-12 * bound
         gve = (res2.energy_j - exact.energy_j) / exact.energy_j if same else _INF
-    gap2 = max(0.0, (res2.energy_j - lb2) / res2.energy_j) if res2.energy_j > 0 else 0.0
+    if restricted:
+        lb2 = -_INF
+        info["phase2_lp_bound_j"] = lb2
+    gap2 = max(0.0, (res2.energy_j - lb2) / res2.energy_j) if res2.energy_j > 0 and lb2 > -_INF else _INF
     return Solution(p2, res2, res2.makespan_s, res2.energy_j, t1, bound, "relaxed", gap2,
                     time.perf_counter() - t0, "relaxed", p1, statuses, gve, info)
 
@@ -514,7 +532,12 @@ def solve_relaxed(inst: Instance, opts: Options, exact: Solution | None) -> Solu
         if sol is not None:
             return sol
     elif opts.use_dp and series_cuts(inst) is not None:
-        sol = _relaxed_series(inst, opts, exact)
+        sol = _relaxed_series(inst, opts, exact, composite=False)
+        if sol is not None:
+            return sol
+    elif (opts.use_dp and inst.num_nodes >= COMPOSITE_MIN_NODES
+          and series_cuts(inst, composite=True) is not None):
+        sol = _relaxed_series(inst, opts, exact, composite=True)
         if sol is not None:
             return sol
     t0, t0_cpu = time.perf_counter(), time.process_time()

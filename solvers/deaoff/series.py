@@ -50,27 +50,40 @@ __all__ = ["series_cuts", "SeriesTables"]
 _INF = float("inf")
 
 
-def series_cuts(inst: Instance) -> list[int] | None:
+def series_cuts(inst: Instance, composite: bool = False) -> list[int] | None:
     """The cut nodes c_0 < … < c_m of a series DAG (see the module docstring), or None
-    when ``inst`` is not one (a chain is one, with no interior nodes)."""
+    when ``inst`` is not one (a chain is one, with no interior nodes).
+
+    ``composite``: a gadget's interior may be several nodes (the ``head`` DAG's heads and
+    their output projection) with one exit node feeding c_{j+1}; :class:`SeriesTables`
+    then places each interior as a whole (one location, one DVFS level, one power level:
+    a restriction, used by relaxed mode)."""
     n = inst.num_nodes
     preds, succs = inst.preds, inst.succs
     if n < 2 or preds[0] or succs[n - 1]:
         return None
     cuts, i = [0], 0
     while i < n - 1:
-        s = succs[i]
-        if s == [i + 1] and preds[i + 1] == [i]:  # a plain edge
-            cuts.append(i + 1)
-            i += 1
-            continue
-        a, c = i + 1, i + 2
-        if (c < n and sorted(s) == [a, c] and preds[a] == [i] and succs[a] == [c]
-                and sorted(preds[c]) == [i, a]):
-            cuts.append(c)
-            i = c
-            continue
-        return None
+        nxt = None
+        for c in range(i + 1, n):  # the first node that closes everything opened after i
+            inner = range(i + 1, c)
+            if len(inner) > (n if composite else 1):
+                break
+            if not set(succs[i]) <= set(range(i + 1, c + 1)):
+                continue
+            inside = set(inner)
+            if not (set(preds[c]) <= inside | {i}
+                    and all(set(preds[a]) <= inside | {i} and set(succs[a]) <= inside | {c} for a in inner)):
+                continue
+            exits = [a for a in inner if c in succs[a]]
+            if (inner and len(exits) != 1) or (not inner and preds[c] != [i]):
+                continue
+            nxt = c
+            break
+        if nxt is None:
+            return None
+        cuts.append(nxt)
+        i = nxt
     return cuts
 
 
@@ -94,8 +107,8 @@ class SeriesTables:
     """The cut chain of a series DAG: node tables of the cut nodes and the option lists of
     every gadget.  ValueError when ``inst`` is not a series DAG or a node fits nowhere."""
 
-    def __init__(self, inst: Instance, levels: bool = True) -> None:
-        cuts = series_cuts(inst)
+    def __init__(self, inst: Instance, levels: bool = True, composite: bool = False) -> None:
+        cuts = series_cuts(inst, composite)
         if cuts is None:
             raise ValueError("not a series DAG (cut nodes with at most one interior node between them)")
         self.inst, self.cuts = inst, cuts
@@ -109,6 +122,8 @@ class SeriesTables:
         self.vs, self.qs = st.vs, st.qs
         c = build_costs(inst, st, self.allowed)
         self.node_t, self.node_e, self.ret_t, self.ret_e = c.node_t, c.node_e, c.ret_t, c.ret_e
+        self.inter_need = np.array([float(self.need[cuts[j] + 1:cuts[j + 1]].sum()) for j in range(len(cuts) - 1)])
+        """Memory of each gadget's interior (placed as a whole)."""
         cache: dict[tuple, _Hops] = {}  # the layers' gadgets are equal: one table each
         self.hops = []
         for j in range(len(cuts) - 1):
@@ -120,11 +135,12 @@ class SeriesTables:
     def _gadget_key(self, c: int, c2: int) -> tuple:
         """Everything a gadget's table reads (equal keys, equal tables)."""
         inst = self.inst
-        key = [c2 - c, inst.out_bytes[c], tuple(self.allowed[c].tolist()), tuple(self.allowed[c2].tolist())]
-        if c2 == c + 2:
-            a = c + 1
+        key = [c2 - c, inst.out_bytes[c], tuple(self.allowed[c].tolist()), tuple(self.allowed[c2].tolist()),
+               c in inst.preds[c2]]
+        for a in range(c + 1, c2):
             key += [inst.out_bytes[a], tuple(inst.dev_time[a]), tuple(inst.dev_energy[a]), tuple(inst.srv_time[a]),
-                    inst.kv_loc[a], inst.kv_move_bytes[a], tuple(self.allowed[a].tolist()), self.need[a]]
+                    inst.kv_loc[a], inst.kv_move_bytes[a], tuple(self.allowed[a].tolist()), self.need[a],
+                    c2 in inst.succs[a]]
         return tuple(key)
 
     # ------------------------------------------------------------------ gadget tables
@@ -146,33 +162,39 @@ class SeriesTables:
             f = lambda a: a.reshape(-1)[keep]  # noqa: E731
             return _Hops(f(X), f(Z), np.full(keep.sum(), -1), f(t), f(e), f(q == top_q), np.full(keep.sum(), V - 1),
                          f(q), np.full(keep.sum(), top_q))
-        a = c + 1
-        out_a = inst.out_bytes[a]
+        inner = range(c + 1, c2)
+        exit_ = next(a for a in inner if c2 in inst.succs[a])
+        out_a = inst.out_bytes[exit_]
         dur_a, dev_ja = inst.transfer_table(out_a)
         dur_a, dev_ja = dur_a[:, :, qs], dev_ja[:, :, qs]
-        # a's compute (K, V): device at its DVFS levels, server k at its one speed
-        comp_t = np.empty((K, V))
-        comp_e = np.empty((K, V))
-        comp_t[DEVICE] = np.asarray(inst.dev_time[a], dtype=float)[vs]
-        comp_e[DEVICE] = np.asarray(inst.dev_energy[a], dtype=float)[vs]
-        if K > 1:
-            comp_t[1:] = np.asarray(inst.srv_time[a], dtype=float)[:, None]
-            comp_e[1:] = 0.0  # the idle power while a server computes is in pi·(ready − busy)
-        # a's KV migration to Y at its power level q_a (additive, the reconfiguration phase)
+        # the interior's compute (K, V), its nodes one after another at one location: device
+        # at its DVFS levels, server k at its one speed
+        comp_t = np.zeros((K, V))
+        comp_e = np.zeros((K, V))
         mig_t = np.zeros((K, Q))
         mig_e = np.zeros((K, Q))
-        src, size = inst.kv_loc[a], inst.kv_move_bytes[a]
-        if src >= 0 and size > 0.0:
-            md, mj = inst.transfer_table(size)
-            mig_t = md[src][:, qs]
-            mig_e = mj[src][:, qs] + pi * mig_t
+        up_mig = False
+        for a in inner:
+            comp_t[DEVICE] += np.asarray(inst.dev_time[a], dtype=float)[vs]
+            comp_e[DEVICE] += np.asarray(inst.dev_energy[a], dtype=float)[vs]
+            if K > 1:  # the idle power while a server computes is in pi·(ready − busy)
+                comp_t[1:] += np.asarray(inst.srv_time[a], dtype=float)[:, None]
+            # KV migrations to Y at the interior's power level q_a (the reconfiguration phase)
+            src, size = inst.kv_loc[a], inst.kv_move_bytes[a]
+            if src >= 0 and size > 0.0:
+                md, mj = inst.transfer_table(size)
+                mig_t = mig_t + md[src][:, qs]
+                mig_e = mig_e + mj[src][:, qs] + pi * md[src][:, qs]
+                up_mig = up_mig or src == DEVICE
+        allowed_a = np.logical_and.reduce([self.allowed[a] for a in inner])
         X, Y, Z, v, qc, qa = np.meshgrid(np.arange(K), np.arange(K), np.arange(K), np.arange(V), np.arange(Q),
                                          np.arange(Q), indexing="ij")
         X, Y, Z, v, qc, qa = (m.reshape(-1) for m in (X, Y, Z, v, qc, qa))
         # c's output to the other locations of a and c2, ascending (device: one uplink, in order)
         up = X == DEVICE
         to_y = Y != X
-        to_z = (Z != X) & (Z != Y)
+        skip = c in inst.preds[c2]  # the residual edge c → c2 (absent: c2 waits for the interior only)
+        to_z = (Z != X) & (Z != Y) & skip
         d_y = np.where(to_y, dur[X, Y, qc], 0.0)
         d_z = np.where(to_z, dur[X, Z, qc], 0.0)
         j_y = np.where(to_y, dev_j[X, Y, qc], 0.0)
@@ -180,6 +202,8 @@ class SeriesTables:
         z_first = up & to_y & to_z & (Z < Y)  # the uplink sends to Z before Y
         arr_y = np.where(to_y, d_y + np.where(z_first, d_z, 0.0), 0.0)
         arr_z_c = np.where(Z == X, 0.0, np.where(Z == Y, arr_y, d_z + np.where(up & to_y & ~z_first, d_y, 0.0)))
+        if not skip:
+            arr_z_c = np.zeros_like(arr_z_c)
         uplink_free = np.where(up, np.where(to_y, d_y, 0.0) + np.where(to_z, d_z, 0.0), 0.0)
         ct = comp_t[Y, v]
         f_a = arr_y + ct
@@ -196,9 +220,9 @@ class SeriesTables:
         # levels that cannot matter are kept at the highest only
         used_v = Y == DEVICE
         used_qc = up & (to_y | to_z)
-        used_qa = (a_up | ((Y != DEVICE) & (src == DEVICE) & (size > 0.0))) if src >= 0 else a_up
+        used_qa = (a_up | (Y != DEVICE)) if up_mig else a_up
         ok = ((used_v | (v == V - 1)) & (used_qc | (qc == top_q)) & (used_qa | (qa == top_q))
-              & self.allowed[c][X] & self.allowed[a][Y] & self.allowed[c2][Z])
+              & self.allowed[c][X] & allowed_a[Y] & self.allowed[c2][Z])
         top = (v == V - 1) & (qc == top_q) & (qa == top_q)
         k = ok
         return _Hops(X[k], Z[k], Y[k], t[k], e[k], top[k], v[k], qc[k], qa[k])
@@ -333,13 +357,14 @@ class SeriesTables:
             if cut_loc[j] == DEVICE:
                 tx[c] = int(qs[h.qc[f]])
             if h.Y[f] >= 0:
-                a, y = c + 1, int(h.Y[f])
-                locs[a] = y
-                if y == DEVICE:
-                    dv[a] = int(vs[h.va[f]])
-                    tx[a] = int(qs[h.qa[f]])
-                elif self.inst.kv_loc[a] == DEVICE and self.inst.kv_move_bytes[a] > 0.0:
-                    tx[a] = int(qs[h.qa[f]])
+                y = int(h.Y[f])
+                for a in range(c + 1, self.cuts[j + 1]):  # the interior as a whole
+                    locs[a] = y
+                    if y == DEVICE:
+                        dv[a] = int(vs[h.va[f]])
+                        tx[a] = int(qs[h.qa[f]])
+                    elif self.inst.kv_loc[a] == DEVICE and self.inst.kv_move_bytes[a] > 0.0:
+                        tx[a] = int(qs[h.qa[f]])
             value += float(hop_o[j][f])
             makespan += float(h.t[f])
         return Placement(locs, dv, tx), value, makespan

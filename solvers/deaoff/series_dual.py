@@ -34,7 +34,7 @@ def series_dual(S, what: str, B: float, w, known: Placement, known_value: float,
     bind = np.asarray(S.binding, dtype=np.int64)
     cap_b = S.cap[bind]
     cut_need = S.need[S.cuts]
-    inter_need = [S.need[S.cuts[j] + 1] if S.cuts[j + 1] == S.cuts[j] + 2 else 0.0 for j in range(m - 1)]
+    inter_need = S.inter_need.tolist()
     opts = {}  # per distinct hop table: its usable options
     for j in range(m - 1):
         key = (id(S.hops[j]), id(hop_o[j]))

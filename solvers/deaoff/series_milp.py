@@ -49,8 +49,7 @@ class CutMilp:
     def _hop_sig_value(self, j: int) -> tuple:
         S, f = self.S, self.fronts[j]
         h = S.hops[j]
-        a = S.cuts[j] + 1 if S.cuts[j + 1] == S.cuts[j] + 2 else -1
-        need = S.need[a] if a >= 0 else 0.0
+        need = float(S.inter_need[j])
         parts = [h.X[f], h.Y[f], h.Z[f], self.hop_o[j][f], h.va[f], h.qc[f], h.qa[f]]
         if self.hop_c is not None:
             parts.append(self.hop_c[j][f])
@@ -165,7 +164,7 @@ class CutMilp:
         def hop_entries(c: int, j: int, f: int, weight: float = 1.0) -> None:
             h = S.hops[j]
             if h.Y[f] >= 0:
-                mem(c, int(h.Y[f]), S.need[S.cuts[j] + 1], weight)
+                mem(c, int(h.Y[f]), float(S.inter_need[j]), weight)
             if timed and self.hop_c[j][f] > 0.0:
                 add(r_time, c, weight * self.hop_c[j][f] / B)
 
@@ -347,7 +346,7 @@ class CutMilp:
     def _decode(self, x, u, z, U, Zc, loc):
         """The placement of a solution: cut nodes, interior nodes and levels; with its
         objective and time recomputed from the tables along the path."""
-        S, m = self.S, self.m
+        m = self.m
         cut_loc = [0] * m
         cut_opt = [0] * m
         hop_opt: list[int] = [0] * (m - 1)

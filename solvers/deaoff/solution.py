@@ -68,16 +68,17 @@ class Solution:
 
 
 def check_against_engine(inst: Instance, placement: Placement, model_value: float, what: str,
-                         proven: bool, weights: tuple[float, float] | None = None) -> Result:
+                         proven: bool, weights: tuple[float, float] | None = None, record: bool = True) -> Result:
     """The engine's result of ``placement``; RuntimeError when its ``what`` ("makespan",
     "energy", or "weighted": C = w_T·T + w_E·E with ``weights`` = (w_T, w_E)) is above the
     model's value, or below it when the model's value is proven optimal (beyond
-    :data:`CHECK_RTOL`): the model and the engine disagree."""
+    :data:`CHECK_RTOL`): the model and the engine disagree.  ``record=False``: the result
+    carries the figures without the schedule lists."""
     if what not in ("makespan", "energy", "weighted"):
         raise ValueError(f"what must be 'makespan', 'energy' or 'weighted', got {what!r}")
     if what == "weighted" and weights is None:
         raise ValueError("what='weighted' needs weights=(w_time_per_s, w_energy_per_j)")
-    res = evaluate(inst, placement, record=True, check=True)
+    res = evaluate(inst, placement, record=record, check=True)
     if what == "weighted":
         val = weighted_cost(res.makespan_s, res.energy_j, w_time_per_s=weights[0],  # type: ignore[index]
                             w_energy_per_j=weights[1])  # type: ignore[index]
