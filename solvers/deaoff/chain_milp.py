@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .milp import new_highs
+from .milp import exact_mip, new_highs
 
 __all__ = ["master_lp", "flow_milp", "FlowAnswer"]
 
@@ -142,22 +142,10 @@ def flow_milp(T, obj, con, B: float, upper: float, mip_rel_gap: float, time_limi
         lo[r], hi[r] = -highspy.kHighsInf, 1.0
     for (k, d), r in r_cg.items():
         lo[r], hi[r] = -highspy.kHighsInf, float(math.floor(T.cap[k] / d))
-    order = np.lexsort((np.asarray(rows_c), np.asarray(rows_r)))
-    rr = np.asarray(rows_r)[order]
-    start = np.searchsorted(rr, np.arange(nrows + 1)).astype(np.int32)
-    h = new_highs(1)
-    h.setOptionValue("random_seed", 0)
-    h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
-    h.setOptionValue("mip_abs_gap", 1e-12)
-    h.setOptionValue("mip_feasibility_tolerance", 1e-9)
-    h.setOptionValue("primal_feasibility_tolerance", 1e-9)
+    h = exact_mip(cost, np.ones(nc), lo, hi, rows_r, rows_c, rows_v, integrality, mip_rel_gap=mip_rel_gap,
+                  upper=upper, scale=scale)
     if time_limit_s is not None:
         h.setOptionValue("time_limit", max(float(time_limit_s), 1e-3))
-    h.passModel(nc, nrows, len(rr), 2, 1, 0.0, np.asarray(cost), np.zeros(nc), np.ones(nc), lo, hi, start,
-                np.asarray(rows_c, dtype=np.int32)[order], np.asarray(rows_v, dtype=float)[order],
-                integrality)
-    if upper < _INF:
-        h.setOptionValue("objective_bound", upper / scale * (1 + 1e-7) + 1e-12)
     h.run()
     status = h.modelStatusToString(h.getModelStatus())
     info = h.getInfo()

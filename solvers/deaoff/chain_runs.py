@@ -35,7 +35,7 @@ from collections import defaultdict
 import numpy as np
 
 from .chain_milp import FlowAnswer
-from .milp import new_highs
+from .milp import exact_mip
 
 __all__ = ["identical_runs", "run_milp"]
 
@@ -232,27 +232,13 @@ def run_milp(T, obj, con, B: float, upper: float, mip_rel_gap: float, time_limit
         U.append(Uj)
         Z.append(Zj)
     # r0 and r1 must sit where the run's blocks may (else the flow rows miss them)
-    nc, nr = len(m.cost), len(m.rows_lo)
-    order = np.lexsort((np.asarray(m.c), np.asarray(m.r)))
-    rr = np.asarray(m.r, dtype=np.int64)[order]
-    start = np.searchsorted(rr, np.arange(nr + 1)).astype(np.int32)
+    nc = len(m.cost)
     integrality = np.ones(nc, dtype=np.int32)
     integrality[m.integral] = 0
-    h = new_highs(1)
-    h.setOptionValue("random_seed", 0)
     # HiGHS's presolve (its probing on the counts) costs 2-10x the whole search on these
     # models (measured on 70B-class chains with 4-16 servers); the model is small already
-    h.setOptionValue("presolve", "off")
-    h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
-    h.setOptionValue("mip_abs_gap", 1e-12)
-    h.setOptionValue("mip_feasibility_tolerance", 1e-9)
-    h.setOptionValue("primal_feasibility_tolerance", 1e-9)
-    h.passModel(nc, nr, len(rr), 2, 1, 0.0, np.asarray(m.cost), np.zeros(nc), np.asarray(m.upper),
-                np.asarray(m.rows_lo), np.asarray(m.rows_hi), start,
-                np.asarray(m.c, dtype=np.int32)[order], np.asarray(m.v, dtype=float)[order],
-                integrality)
-    if upper < _INF:
-        h.setOptionValue("objective_bound", upper / scale * (1 + 1e-7) + 1e-12)
+    h = exact_mip(m.cost, m.upper, m.rows_lo, m.rows_hi, m.r, m.c, m.v, integrality, mip_rel_gap=mip_rel_gap,
+                  upper=upper, scale=scale, presolve=False)
     for _ in range(MAX_CUT_ROUNDS):
         if t_end is not None:
             h.setOptionValue("time_limit", max(t_end - time.process_time(), 1e-3))

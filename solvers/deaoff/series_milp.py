@@ -19,7 +19,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from .milp import new_highs
+from .milp import exact_mip
 
 __all__ = ["CutMilp", "MAX_CUT_ROUNDS"]
 
@@ -287,22 +287,8 @@ class CutMilp:
                     add(lim, g, 1.0)
                     for c in cs:
                         add(lim, c, -bound)
-        nc, nr = len(cols_cost), len(rlo)
-        order = np.lexsort((np.asarray(ec), np.asarray(er)))
-        rr = np.asarray(er, dtype=np.int64)[order]
-        start = np.searchsorted(rr, np.arange(nr + 1)).astype(np.int32)
-        h = new_highs(1)
-        h.setOptionValue("random_seed", 0)
-        h.setOptionValue("presolve", "off")  # see chain_runs: its probing dominates on count models
-        h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
-        h.setOptionValue("mip_abs_gap", 1e-12)
-        h.setOptionValue("mip_feasibility_tolerance", 1e-9)
-        h.setOptionValue("primal_feasibility_tolerance", 1e-9)
-        h.passModel(nc, nr, len(rr), 2, 1, 0.0, np.asarray(cols_cost), np.zeros(nc), np.asarray(cols_ub),
-                    np.asarray(rlo), np.asarray(rhi), start, np.asarray(ec, dtype=np.int32)[order],
-                    np.asarray(ev, dtype=float)[order], np.asarray(integral, dtype=np.int32))
-        if upper < _INF:
-            h.setOptionValue("objective_bound", upper / scale * (1 + 1e-7) + 1e-12)
+        h = exact_mip(cols_cost, cols_ub, rlo, rhi, er, ec, ev, integral, mip_rel_gap=mip_rel_gap,
+                      upper=upper, scale=scale, presolve=False)  # see chain_runs: probing dominates
         for _ in range(MAX_CUT_ROUNDS):
             if t_end is not None:
                 h.setOptionValue("time_limit", max(t_end - time.process_time(), 1e-3))
