@@ -37,8 +37,10 @@ joining, distance km), and per server: users there/max_devices, users of its mod
 there/max_devices, free memory fraction, the cell share 1/(users+1), time-sliced load ρ,
 up.  "There" is the others' last decisions.
 
-Reward: −C_u/scale_u − penalty, C_u = w_T·T_u + w_E·E_u of the user's token
-(:func:`core.cost.weighted_cost`), scale_u the user's alone cost at the mean channel, all on
+Reward: −C_u/scale_u − penalty, C_u the user's token cost under ``objective``
+(``weighted``: w_T·T_u + w_E·E_u; ``slo``: E_u + ``slo_penalty_j``·[T_u > TTFT / TPOT
+target], :class:`core.multi.MultiUserSystem`), ``infos[agent]["slo_violation"]`` whether
+the token missed its target (either objective), scale_u the user's alone cost at the mean channel, all on
 the phone (split 0 on server 1 if the model does not fit the phone), of its prefill for
 the prefill step and of its first decode token for the decode steps: per-request
 constants, independent of the state.
@@ -57,6 +59,8 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from core.multi import ALL_DEVICE, Decision, MultiUserSystem, User, UserConfig
+
+from .objective import OBJECTIVES
 from core.system import load_scenario, reject_unknown_keys
 from solvers.joint import best_response
 
@@ -86,8 +90,18 @@ class MultiUserConfig:
     distance_scale_range: tuple[float, float] = (0.5, 3.0)
     fading: bool = True
     shadowing: bool = True
+    objective: str = "weighted"
+    """What each user's token costs (:mod:`envs.objective`, :class:`core.multi.MultiUserSystem`):
+    ``weighted`` (C = w_T·T + w_E·E) or ``slo`` (device energy, plus ``slo_penalty_j`` for a
+    token over its TTFT / TPOT target)."""
     latency_weight: float = 1.0
     energy_weight: float = 1.0
+    ttft_target_s: float = 0.2
+    """``slo``: time-to-first-token target of a prefill (s); the single-user env's default."""
+    tpot_target_s: float = 0.05
+    """``slo``: time-per-output-token target of a decode token (s); the single-user env's default."""
+    slo_penalty_j: float = 1.0
+    """``slo``: cost of one token over its target, in joules of device energy."""
     invalid_action_penalty: float = 0.1
 
     def __post_init__(self) -> None:
@@ -106,7 +120,14 @@ class MultiUserConfig:
         dlo, dhi = self.distance_scale_range
         if not (math.isfinite(dlo) and math.isfinite(dhi) and 0 < dlo <= dhi):
             raise ValueError(f"config.distance_scale_range must be 0 < lo <= hi, got {self.distance_scale_range!r}")
-        for key in ("arrival_rate_per_step", "latency_weight", "energy_weight", "invalid_action_penalty"):
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"config.objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        for key in ("ttft_target_s", "tpot_target_s"):
+            v = getattr(self, key)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"config.{key} must be finite and > 0, got {v!r}")
+        for key in ("arrival_rate_per_step", "latency_weight", "energy_weight", "invalid_action_penalty",
+                    "slo_penalty_j"):
             v = getattr(self, key)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"config.{key} must be finite and >= 0, got {v!r}")
@@ -229,16 +250,22 @@ class MultiUserOffloadEnv(ParallelEnv):
         for prefill in (True, False):
             probe = User(dataclasses.replace(ucfg, new_tokens=max(ucfg.new_tokens, 1)), self.scenario,
                          include_prefill=prefill)
-            system = MultiUserSystem(self.scenario, [probe], w_time_per_s=self.config.latency_weight,
-                                     w_energy_per_j=self.config.energy_weight)
+            system = self.make_system([probe])
             options = system.options(0)
             d = (probe.n, ALL_DEVICE) if (probe.n, ALL_DEVICE) in options else min(options)
             out.append(system.alone_cost(0, d))
         return out[0], out[1]
 
+    def make_system(self, users: list[User]) -> MultiUserSystem:
+        """The shared edge of ``users`` under this environment's objective."""
+        cfg = self.config
+        return MultiUserSystem(self.scenario, users, w_time_per_s=cfg.latency_weight,
+                               w_energy_per_j=cfg.energy_weight, objective=cfg.objective,
+                               ttft_target_s=cfg.ttft_target_s, tpot_target_s=cfg.tpot_target_s,
+                               slo_penalty_j=cfg.slo_penalty_j)
+
     def _system(self, agents: list[str]) -> MultiUserSystem:
-        return MultiUserSystem(self.scenario, [self.users[a] for a in agents],
-                               w_time_per_s=self.config.latency_weight, w_energy_per_j=self.config.energy_weight)
+        return self.make_system([self.users[a] for a in agents])
 
     def _skip_idle(self) -> None:
         """No request is live: advance the clock until one arrives or the horizon."""
@@ -281,7 +308,8 @@ class MultiUserOffloadEnv(ParallelEnv):
             scale = self._scale[agent][0 if user.context is None else 1]
             rewards[agent] = -result.costs[u] / scale - penalties[agent]
             infos[agent].update(cost=result.costs[u], makespan_s=res.makespan_s, energy_j=res.energy_j,
-                                decision=placed[u], users_at=list(result.users_at))
+                                slo_violation=result.violations[u], decision=placed[u],
+                                users_at=list(result.users_at))
             user = self.users[agent]
             user.advance(placed[u])  # type: ignore[arg-type]
             self._last[agent] = placed[u]  # type: ignore[assignment]
@@ -453,7 +481,8 @@ class SharedPolicyEnv(gym.Env):
             return self._show(), 0.0, False, False, {}
         _, rewards, terms, truncs, infos = self.par.step(self._pending)
         reward = float(sum(rewards[a] for a in self._pending))
-        info = {"costs": {a: infos[a]["cost"] for a in self._pending}}
+        info = {"costs": {a: infos[a]["cost"] for a in self._pending},
+                "slo_violations": {a: infos[a]["slo_violation"] for a in self._pending}}
         self._pending = {}
         if not self.par.agents:
             self._obs = None

@@ -83,6 +83,36 @@ def test_one_user_reward_is_the_single_user_cost():
     assert step == user.total_steps
 
 
+def test_slo_objective_reward():
+    """objective slo: each token costs E + penalty·[T > target] (TTFT for the prefill, TPOT
+    for decode); the reward is −cost/scale, the scale the alone all-device slo cost; the
+    violation is reported in infos."""
+    cfg = dict(models=("gpt2",), initial_users=1, arrival_rate_per_step=0.0, max_steps=4, fading=False,
+               shadowing=False, prompt_len_range=(32, 32), mean_new_tokens=3.0, objective="slo",
+               ttft_target_s=0.08, tpot_target_s=0.02, slo_penalty_j=0.5)
+    env = parallel_env(cfg)
+    env.reset(seed=1)
+    (agent,) = env.agents
+    user = env.users[agent]
+    seen = set()
+    while env.agents:
+        prefill = user.context is None
+        scale = env._scale[agent][0 if prefill else 1]
+        action = env.encode((0, 2)) if prefill else env.num_actions - 1
+        _, rew, _, _, info = env.step({agent: action})
+        i = info[agent]
+        late = i["makespan_s"] > (0.08 if prefill else 0.02)
+        assert i["slo_violation"] == late
+        assert i["cost"] == pytest.approx(i["energy_j"] + (0.5 if late else 0.0), rel=1e-15)
+        assert rew[agent] == pytest.approx(-i["cost"] / scale, rel=1e-12)
+        seen.add(late)
+    assert seen == {True, False}  # the all-device decode misses TPOT, the offloaded prefill meets TTFT
+    with pytest.raises(ValueError, match="objective"):
+        MultiUserConfig(objective="energy")
+    with pytest.raises(ValueError, match="ttft_target_s"):
+        MultiUserConfig(ttft_target_s=-1.0)
+
+
 def test_masked_action_is_replaced_and_penalised():
     """A gpt2 user (14 nodes) beside qwen's 26-node action space: split 20 on server 1 does
     not exist for it, is masked, replaced by its best response and penalised."""
