@@ -23,18 +23,21 @@ When no request is live the clock jumps to the next arrival (no decision is due)
 Actions.  ``Discrete(n_max·K + 1)``: a < n_max·K is the split (p, k) = (a // K, a % K + 1)
 (nodes < p on the phone, the rest on server k); the last action runs everything on the
 phone.  The observation's ``action_mask`` marks the splits that exist for this user's
-model, fit its phone, whose server is up and fits beside the others' last decisions.
-Admission of simultaneous choices (memory): agents in arrival order; a choice that no
-longer fits beside those admitted before it, or a masked action, is replaced by the
-user's best response to them (``infos[agent]["replaced"]``), and a masked action also
-costs ``invalid_action_penalty``.
+model, fit its phone, whose server is up and fits beside the others' last decisions (or,
+from :meth:`MultiUserOffloadEnv.observe` with pending actions, beside those).
+Admission of simultaneous choices (memory): agents in arrival order; a choice that does
+not fit beside those admitted before it, or an invalid one (a split its model does not
+have, that does not fit its phone, on a server that is down or could never hold it), is
+replaced by the user's best response to them (``infos[agent]["replaced"]``), and an
+invalid action also costs ``invalid_action_penalty`` (``infos[agent]["invalid"]``).  A
+valid action the mask advised against for memory is admitted if it fits.
 
 Observation (``observation``, float32, all ≥ 0): own request (prefill flag, context/1024,
 prompt/1024, remaining tokens/64, nodes/n_max, model one-hot), own DAG (per node up to
 n_max: log10(1+FLOPs)/13, weight GB, KV GB, where its cache lives (loc+1)/(K+1)), own
 channel per server (uplink Mb/s/100 at the top power level on the share it would get by
-joining, distance km), and per server: users there/max_devices, users of its model
-there/max_devices, free memory fraction, the cell share 1/(users+1), time-sliced load ρ,
+joining, distance km), and per server: users there/16, users of its model there/16 (a
+fixed scale, so the features mean the same at every ``max_devices``), free memory fraction, the cell share 1/(users+1), time-sliced load ρ,
 up.  "There" is the others' last decisions.
 
 Reward: −C_u/scale_u − penalty, C_u the user's token cost under ``objective``
@@ -65,6 +68,8 @@ from core.system import load_scenario, reject_unknown_keys
 from solvers.joint import best_response
 
 ENV_NAME = "MultiUserOffload-v0"
+USERS_SCALE = 16.0
+"""Divisor of the user counts in the observation (the same at every ``max_devices``)."""
 
 
 @dataclass
@@ -136,6 +141,9 @@ class MultiUserConfig:
         if self.latency_weight + self.energy_weight <= 0:
             raise ValueError("config: latency_weight + energy_weight must be > 0")
 
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
     @classmethod
     def from_dict(cls, data: "Mapping[str, Any] | MultiUserConfig | None") -> "MultiUserConfig":
         if data is None:
@@ -205,8 +213,6 @@ class MultiUserOffloadEnv(ParallelEnv):
         self.agents = []
         self.users = {}
         self._last: dict[str, Decision] = {}
-        self._masks: dict[str, np.ndarray] = {}
-        """Each live agent's mask in its last observation (the one its action answers)."""
         self._scale: dict[str, tuple[float, float]] = {}
         self._h: dict[str, np.ndarray] = {}
         self._next_id = 0
@@ -264,6 +270,11 @@ class MultiUserOffloadEnv(ParallelEnv):
                                ttft_target_s=cfg.ttft_target_s, tpot_target_s=cfg.tpot_target_s,
                                slo_penalty_j=cfg.slo_penalty_j)
 
+    def live_system(self) -> MultiUserSystem:
+        """The shared edge of the live agents, in ``self.agents`` order (user u = agent u):
+        what a reference method plans the next token step on."""
+        return self._system(list(self.agents))
+
     def _system(self, agents: list[str]) -> MultiUserSystem:
         return self.make_system([self.users[a] for a in agents])
 
@@ -287,8 +298,7 @@ class MultiUserOffloadEnv(ParallelEnv):
         penalties = {}
         for u, agent in enumerate(acting):
             wanted = self.decode(agent, actions[agent])  # raises on an action outside the space
-            mask = self._masks.get(agent)
-            masked = not (self._mask(agent) if mask is None else mask)[int(actions[agent])]
+            masked = wanted not in system.options(u)
             trial = list(placed)
             trial[u] = wanted
             if not masked and system.fits(u, wanted, trial):
@@ -299,7 +309,6 @@ class MultiUserOffloadEnv(ParallelEnv):
                 replaced = True
             penalties[agent] = cfg.invalid_action_penalty if masked else 0.0
             infos[agent] = {"replaced": replaced, "invalid": masked}
-        self._masks = {}
         result = system.evaluate(placed)  # type: ignore[arg-type]
         rewards, terminations, truncations = {}, {}, {}
         for u, agent in enumerate(acting):
@@ -403,14 +412,11 @@ class MultiUserOffloadEnv(ParallelEnv):
             same = sum(1 for v, d in enumerate(decisions) if d is not None and d[1] == k
                        and system.users[v].cfg.model_key == me)
             cap = system.capacity_bytes[k - 1]
-            servers += [at[k - 1] / cfg.max_devices, same / cfg.max_devices,
+            servers += [at[k - 1] / USERS_SCALE, same / USERS_SCALE,
                         max(cap - used[k - 1], 0.0) / cap if cap > 0 else 0.0,
                         1.0 / (at[k - 1] + 1), view.server_load[k - 1], float(view.server_up[k - 1])]
         obs = np.concatenate([own, dag.ravel(), channel, servers]).astype(np.float32)
-        mask = self._mask(agent, pending)
-        if not pending:
-            self._masks[agent] = mask
-        return {"observation": obs, "action_mask": mask}
+        return {"observation": obs, "action_mask": self._mask(agent, pending)}
 
     # ------------------------------------------------------------------ render
     def render(self) -> str | None:
@@ -444,21 +450,23 @@ class SharedPolicyEnv(gym.Env):
     one, the sum of every agent's reward of that token step (a team reward: the policy
     maximises −Σ_u C_u/scale_u, the joint reference's objective with ω_u = 1/scale_u).
     The episode ends with the parallel one (terminated; truncated at its horizon).
+    Observations are ``{"observation": ...}`` (a Dict, like the single-user envs', so
+    train.py's MultiInputPolicy serves every env); the mask is :meth:`action_masks`.
     """
 
     metadata = {"render_modes": []}
 
     def __init__(self, config: "Mapping[str, Any] | MultiUserConfig | None" = None) -> None:
         self.par = MultiUserOffloadEnv(config)
-        self.observation_space = self.par._obs_space["observation"]
+        self.observation_space = spaces.Dict({"observation": self.par._obs_space["observation"]})
         self.action_space = self.par._act_space
         self._queue: list[str] = []
         self._pending: dict[str, int] = {}
         self._obs: dict[str, np.ndarray] | None = None
 
-    def _show(self) -> np.ndarray:
+    def _show(self) -> dict[str, np.ndarray]:
         self._obs = self.par.observe(self._queue[0], self._pending)
-        return self._obs["observation"]
+        return {"observation": self._obs["observation"]}
 
     def action_masks(self) -> np.ndarray:
         if self._obs is None:
@@ -487,7 +495,8 @@ class SharedPolicyEnv(gym.Env):
         if not self.par.agents:
             self._obs = None
             truncated = any(truncs.values())
-            return np.zeros(self.observation_space.shape, np.float32), reward, not truncated, truncated, info
+            final = {"observation": np.zeros(self.observation_space["observation"].shape, np.float32)}
+            return final, reward, not truncated, truncated, info
         self._queue = list(self.par.agents)
         return self._show(), reward, False, False, info
 

@@ -201,6 +201,6 @@ def test_shared_policy_view():
 
     from sb3_contrib import MaskablePPO
 
-    model = MaskablePPO("MlpPolicy", SharedPolicyEnv(cfg), n_steps=32, batch_size=16, n_epochs=1, seed=0,
+    model = MaskablePPO("MultiInputPolicy", SharedPolicyEnv(cfg), n_steps=32, batch_size=16, n_epochs=1, seed=0,
                         device="cpu")
     model.learn(total_timesteps=32)
