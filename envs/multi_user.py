@@ -108,6 +108,9 @@ class MultiUserConfig:
     slo_penalty_j: float = 1.0
     """``slo``: cost of one token over its target, in joules of device energy."""
     invalid_action_penalty: float = 0.1
+    shared_reward_clip: float = 10.0
+    """:class:`SharedPolicyEnv` only: each agent's reward is floored at −this (its token
+    cost at most this many times its all-device scale) before the team mean (see there)."""
 
     def __post_init__(self) -> None:
         self.models = tuple(self.models)
@@ -131,6 +134,9 @@ class MultiUserConfig:
             v = getattr(self, key)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ValueError(f"config.{key} must be finite and > 0, got {v!r}")
+        if not (isinstance(self.shared_reward_clip, (int, float)) and math.isfinite(self.shared_reward_clip)
+                and self.shared_reward_clip > 0):
+            raise ValueError(f"config.shared_reward_clip must be finite and > 0, got {self.shared_reward_clip!r}")
         for key in ("arrival_rate_per_step", "latency_weight", "energy_weight", "invalid_action_penalty",
                     "slo_penalty_j"):
             v = getattr(self, key)
@@ -447,8 +453,17 @@ class SharedPolicyEnv(gym.Env):
     shows one agent's observation (with the actions already chosen this step taken as the
     others' decisions) and takes its action; the step that completes the token step runs
     the parallel environment.  Reward: 0 on the intermediate gym steps and, on the completing
-    one, the sum of every agent's reward of that token step (a team reward: the policy
-    maximises −Σ_u C_u/scale_u, the joint reference's objective with ω_u = 1/scale_u).
+    one, the mean over the agents of that token step of their rewards, each floored at
+    −``shared_reward_clip`` (a team reward: within a step the policy maximises
+    −Σ_u min(C_u/scale_u, clip), the joint reference's objective with ω_u = 1/scale_u up to
+    the floor).  Why the floor and the mean: exploration meets rare catastrophic tokens
+    (a cache migrated over a deeply faded, shared uplink costs up to ~10³ times its
+    all-device scale), and such returns swamp PPO's value loss (its gradient norm is
+    clipped jointly with the policy's, which then stops learning).  A token floored at the
+    clip costs more than its user's all-device decision (≈ 1 scale, and it frees the edge
+    for the others), so the floor leaves the ordering of every sensible decision intact;
+    the mean keeps returns O(1/(1 − γ)) at every N.  ``info["costs"]`` holds the true costs;
+    evaluate.py multi scores those.
     The episode ends with the parallel one (terminated; truncated at its horizon).
     Observations are ``{"observation": ...}`` (a Dict, like the single-user envs', so
     train.py's MultiInputPolicy serves every env); the mask is :meth:`action_masks`.
@@ -488,7 +503,8 @@ class SharedPolicyEnv(gym.Env):
         if self._queue:
             return self._show(), 0.0, False, False, {}
         _, rewards, terms, truncs, infos = self.par.step(self._pending)
-        reward = float(sum(rewards[a] for a in self._pending))
+        clip = self.par.config.shared_reward_clip
+        reward = float(np.mean([max(rewards[a], -clip) for a in self._pending]))
         info = {"costs": {a: infos[a]["cost"] for a in self._pending},
                 "slo_violations": {a: infos[a]["slo_violation"] for a in self._pending}}
         self._pending = {}
