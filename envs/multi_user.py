@@ -109,8 +109,8 @@ class MultiUserConfig:
     """``slo``: cost of one token over its target, in joules of device energy."""
     invalid_action_penalty: float = 0.1
     shared_reward_clip: float = 10.0
-    """:class:`SharedPolicyEnv` only: each agent's reward is floored at −this (its token
-    cost at most this many times its all-device scale) before the team mean (see there)."""
+    """:class:`SharedPolicyEnv` only: each agent's token cost counts at most this many times
+    its all-device scale in the team reward (see there)."""
 
     def __post_init__(self) -> None:
         self.models = tuple(self.models)
@@ -314,7 +314,7 @@ class MultiUserOffloadEnv(ParallelEnv):
                 placed[u] = best_response(system, u, placed)
                 replaced = True
             penalties[agent] = cfg.invalid_action_penalty if masked else 0.0
-            infos[agent] = {"replaced": replaced, "invalid": masked}
+            infos[agent] = {"replaced": replaced, "invalid": masked, "penalty": penalties[agent]}
         result = system.evaluate(placed)  # type: ignore[arg-type]
         rewards, terminations, truncations = {}, {}, {}
         for u, agent in enumerate(acting):
@@ -322,7 +322,7 @@ class MultiUserOffloadEnv(ParallelEnv):
             user = self.users[agent]
             scale = self._scale[agent][0 if user.context is None else 1]
             rewards[agent] = -result.costs[u] / scale - penalties[agent]
-            infos[agent].update(cost=result.costs[u], makespan_s=res.makespan_s, energy_j=res.energy_j,
+            infos[agent].update(cost=result.costs[u], scale=scale, makespan_s=res.makespan_s, energy_j=res.energy_j,
                                 slo_violation=result.violations[u], decision=placed[u],
                                 users_at=list(result.users_at))
             user = self.users[agent]
@@ -453,17 +453,16 @@ class SharedPolicyEnv(gym.Env):
     shows one agent's observation (with the actions already chosen this step taken as the
     others' decisions) and takes its action; the step that completes the token step runs
     the parallel environment.  Reward: 0 on the intermediate gym steps and, on the completing
-    one, the mean over the agents of that token step of their rewards, each floored at
-    −``shared_reward_clip`` (a team reward: within a step the policy maximises
-    −Σ_u min(C_u/scale_u, clip), the joint reference's objective with ω_u = 1/scale_u up to
-    the floor).  Why the floor and the mean: exploration meets rare catastrophic tokens
-    (a cache migrated over a deeply faded, shared uplink costs up to ~10³ times its
-    all-device scale), and such returns swamp PPO's value loss (its gradient norm is
-    clipped jointly with the policy's, which then stops learning).  A token floored at the
-    clip costs more than its user's all-device decision (≈ 1 scale, and it frees the edge
-    for the others), so the floor leaves the ordering of every sensible decision intact;
-    the mean keeps returns O(1/(1 − γ)) at every N.  ``info["costs"]`` holds the true costs;
-    evaluate.py multi scores those.
+    one, −Σ_u min(C_u, clip·scale_u) − Σ_u penalty_u over the agents of that token step,
+    clip = ``shared_reward_clip`` (a team reward: the joint reference's objective Σ_u C_u,
+    the figure evaluate.py multi reports, up to the cap; the parallel env's per-agent
+    rewards C_u/scale_u would weight a cheap request's token far above an expensive one's).
+    Why the cap: exploration meets rare catastrophic tokens (a cache migrated over a deeply
+    faded, shared uplink costs up to ~10³ times its all-device scale), and such returns
+    swamp PPO's value loss (its gradient norm is clipped jointly with the policy's, which
+    then stops learning).  A capped token costs more than its user's all-device decision
+    (≈ 1 scale, and that frees the edge for the others), so the cap leaves the ordering of
+    every sensible decision intact.  ``info["costs"]`` holds the true costs.
     The episode ends with the parallel one (terminated; truncated at its horizon).
     Observations are ``{"observation": ...}`` (a Dict, like the single-user envs', so
     train.py's MultiInputPolicy serves every env); the mask is :meth:`action_masks`.
@@ -504,7 +503,8 @@ class SharedPolicyEnv(gym.Env):
             return self._show(), 0.0, False, False, {}
         _, rewards, terms, truncs, infos = self.par.step(self._pending)
         clip = self.par.config.shared_reward_clip
-        reward = float(np.mean([max(rewards[a], -clip) for a in self._pending]))
+        reward = -float(sum(min(infos[a]["cost"], clip * infos[a]["scale"]) + infos[a]["penalty"]
+                            for a in self._pending))
         info = {"costs": {a: infos[a]["cost"] for a in self._pending},
                 "slo_violations": {a: infos[a]["slo_violation"] for a in self._pending}}
         self._pending = {}

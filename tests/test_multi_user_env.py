@@ -170,9 +170,9 @@ def test_bench_multi_prints_the_tables():
 
 
 def test_shared_policy_view():
-    """The Gymnasium view passes Gymnasium's checker; its rewards are the parallel env's
-    per token step, floored at −shared_reward_clip per agent and averaged over the agents
-    (same seed, same actions: every agent's first unmasked action), and MaskablePPO runs on it."""
+    """The Gymnasium view passes Gymnasium's checker; its reward per token step is the team's
+    −Σ_u min(C_u, clip·scale_u) − penalties of the parallel env's step (same seed, same
+    actions: every agent's first unmasked action), and MaskablePPO runs on it."""
     from gymnasium.utils.env_checker import check_env
 
     from envs.multi_user import SharedPolicyEnv
@@ -196,9 +196,12 @@ def test_shared_policy_view():
         pending = {}
         for a in list(par.agents):
             pending[a] = int(np.flatnonzero(par.observe(a, pending)["action_mask"])[0])
-        obs, rew, *_ = par.step(pending)
-        expected += float(np.mean([max(rew[a], -par.config.shared_reward_clip) for a in pending]))
-        floored += sum(rew[a] < -par.config.shared_reward_clip for a in pending)
+        obs, rew, _, _, info = par.step(pending)
+        clip = par.config.shared_reward_clip
+        expected -= sum(min(info[a]["cost"], clip * info[a]["scale"]) + info[a]["penalty"] for a in pending)
+        floored += sum(info[a]["cost"] > clip * info[a]["scale"] for a in pending)
+        for a in pending:  # the parallel env's own reward: −C/scale − penalty
+            assert rew[a] == pytest.approx(-info[a]["cost"] / info[a]["scale"] - info[a]["penalty"], rel=1e-12)
     assert total == pytest.approx(expected, rel=1e-12) and floored > 0
 
     from sb3_contrib import MaskablePPO
