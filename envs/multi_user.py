@@ -36,9 +36,11 @@ Observation (``observation``, float32, all ≥ 0): own request (prefill flag, co
 prompt/1024, remaining tokens/64, nodes/n_max, model one-hot), own DAG (per node up to
 n_max: log10(1+FLOPs)/13, weight GB, KV GB, where its cache lives (loc+1)/(K+1)), own
 channel per server (uplink Mb/s/100 at the top power level on the share it would get by
-joining, distance km), and per server: users there/16, users of its model there/16 (a
-fixed scale, so the features mean the same at every ``max_devices``), free memory fraction, the cell share 1/(users+1), time-sliced load ρ,
-up.  "There" is the others' last decisions.
+joining, distance km, and at that rate the log-scaled times log10(1 + t/1 ms)/4 to move
+every cache of the request not at that server there and to upload one activation after a
+split at 1), and per server: users there/16, users of its model there/16 (a fixed scale,
+so the features mean the same at every ``max_devices``), free memory fraction, the cell
+share 1/(users+1), time-sliced load ρ, up.  "There" is the others' last decisions.
 
 Reward: −C_u/scale_u − penalty, C_u the user's token cost under ``objective``
 (``weighted``: w_T·T_u + w_E·E_u; ``slo``: E_u + ``slo_penalty_j``·[T_u > TTFT / TPOT
@@ -108,7 +110,7 @@ class MultiUserConfig:
     slo_penalty_j: float = 1.0
     """``slo``: cost of one token over its target, in joules of device energy."""
     invalid_action_penalty: float = 0.1
-    shared_reward_clip: float = 10.0
+    shared_reward_clip: float = 100.0
     """:class:`SharedPolicyEnv` only: each agent's token cost counts at most this many times
     its all-device scale in the team reward (see there)."""
 
@@ -180,7 +182,7 @@ class MultiUserOffloadEnv(ParallelEnv):
         self.n_max = max(u.n for u in self._probe.values())
         self.num_actions = self.n_max * self.K + 1
         self.possible_agents = [f"user_{i}" for i in range(cfg.max_requests)]
-        n_obs = 5 + len(cfg.models) + 4 * self.n_max + 2 * self.K + 6 * self.K
+        n_obs = 5 + len(cfg.models) + 4 * self.n_max + 4 * self.K + 6 * self.K
         self._obs_space = spaces.Dict({
             "observation": spaces.Box(0.0, np.inf, (n_obs,), np.float32),
             "action_mask": spaces.Box(0, 1, (self.num_actions,), np.int8)})
@@ -409,7 +411,12 @@ class MultiUserOffloadEnv(ParallelEnv):
         view = user.view(system.coupling(u, decisions))
         channel = []
         for k in range(K):
-            channel += [view.uplink_bps[k][-1] / 1e8, user.distances_km[k]]
+            rate = view.uplink_bps[k][-1]
+            # upload times at this share (s, log-scaled): every cache not at server k moved
+            # there, and one activation (embedding output) sent after a split at 1
+            move = sum(inst.kv_move_bytes[i] for i in range(user.n) if user.kv_loc[i] not in (-1, k + 1))
+            channel += [rate / 1e8, user.distances_km[k], _log_time(move * 8.0 / rate),
+                        _log_time(inst.out_bytes[0] * 8.0 / rate)]
         at = system.users_at(decisions)
         used = system.memory_used(decisions)
         me = user.cfg.model_key
@@ -437,6 +444,11 @@ class MultiUserOffloadEnv(ParallelEnv):
 
     def close(self) -> None:
         pass
+
+
+def _log_time(seconds: float) -> float:
+    """log10(1 + t / 1 ms) / 4: 0 for nothing, 1 at ~10 s."""
+    return math.log10(1.0 + seconds / 1e-3) / 4.0
 
 
 def parallel_env(config: "Mapping[str, Any] | MultiUserConfig | None" = None,
