@@ -2,25 +2,30 @@
 
 The decision space is the environment's (``MultiUserOffload-v0``): each user picks a split
 ``(p, k)`` (:mod:`core.multi`), every level at its highest.  The objective is the total
-weighted cost Σ_u ω_u·C_u of the step, C_u = w_T·T_u + w_E·E_u from the engine
+cost Σ_u ω_u·C_u of the step under the system's objective (``weighted`` or ``slo``) from the engine
 (:meth:`core.multi.MultiUserSystem.evaluate`), ω_u a per-user weight (1 by default; the
 environment's reward uses 1/scale_u).
 
-Exact joint reference (:func:`solve_joint`): a MILP on HiGHS (highspy).  User u's cost
-under decision o = (p, k) depends on the others only through the *coupling* at server k
-(:meth:`core.multi.MultiUserSystem.coupling`): the number s of same-model users at k, the
-number U of users at k and the number G of model groups at k (each counting u).  So:
+Exact joint reference (:func:`solve_joint`): a MILP on HiGHS (highspy).  For a chain (block
+granularity) user u's result under option o = (p, k) splits into a part that depends on the
+others only through the number U of users at k (device nodes, migrations, transfers on the
+cell's uplink share; on a time-sliced server its (1 − ρ)/U share of the server too) and
+its batched server times t_i, which depend on who shares each layer's batch step:
+T_u = T0_u(o, U) + Σ_i t_i and E_u = E0_u(o, U) + P_idle·Σ_i t_i (:func:`_parts`).  So:
 
 * x[u,o] ∈ {0,1}, Σ_o x[u,o] = 1 (the options of :meth:`~core.multi.MultiUserSystem.options`);
-* counts as integer linear forms of x: N[m,k] = Σ_{u of model m} Σ_{o at k} x[u,o];
-  one-hot binaries a[k,m,j] (Σ_j a = 1, Σ_j j·a = N[m,k]), t[k,j] for U_k = Σ_m N[m,k]
-  and h[k,j] for G_k = Σ_m (1 − a[k,m,0]);
-* cost: continuous z[u,o,c] ∈ [0,1] per reachable coupling c = (s,U,G), which split x:
-  Σ_c z[u,o,c] = x[u,o]; and for each value v, Σ_{o at k, c: s_c = v} z[u,o,c] ≤ a[k,m(u),v]
-  (likewise U with t, G with h).  With x, a, t, h integral exactly one z — the one of the
-  actual coupling — equals x, so the objective Σ ω_u·C_u(o | c)·z + Σ ω_u·C_u(all-device)·x
-  is the engine's total exactly (a disaggregated, LP-tighter form of the product of
-  binaries x·a·t·h), with one enumerated cost per (user, option, reachable coupling);
+  y[u,k,i] = Σ_{o=(p,k), p ≤ i} x[u,o] says u runs layer i at k;
+* one-hot t[k,U] with Σ_U U·t = Σ_{u,o at k} x; continuous z[u,o,U] ∈ [0,1] split x[u,o]
+  over U (Σ_U z = x, Σ_{o at k} z[u,o,U] ≤ t[k,U]) and carry T0, E0: with x, t integral
+  exactly the z of the actual U equals x;
+* batched servers: τ[u,i] (ms) ≥ G·(own work·y[u,k,i] + Σ_v work_v,i·y[v,k,i]) / rate for the
+  FLOPs (rate: peak) and the bytes (rate: bandwidth; own bytes W + U·(B+1), a mate's
+  :func:`core.load.member_bytes`), v over the other users of u's model; big-M terms switch a
+  row off when y[u,k,i] = 0 or when the one-hot group count h[k,G] (G = Σ_m e[k,m],
+  e[k,m] ≥ x of model m's users at k) differs — the engine's batch step of
+  :mod:`core.load` exactly, tight at the optimum because cost grows with τ;
+* objective: ``weighted`` Σ ω_u·(w_T·T_u + w_E·E_u); ``slo`` Σ ω_u·(E_u + penalty·v_u) with a
+  violation binary per user, T_u − M·v_u ≤ target_u;
 * memory: y[k,m,i] ≥ Σ_{o at k, p ≤ i} x[u,o] for each user u of model m (layer i of model m
   resident at k), and Σ_{m,i} W[m,i]·y[k,m,i] + Σ_{u,o at k} KV_u(o)·x[u,o] ≤ capacity_k.
 
