@@ -28,7 +28,7 @@ import torch
 import yaml
 from stable_baselines3.common.utils import LinearSchedule
 
-from envs import ENV_IDS
+from envs import TRAINABLE_ENV_IDS as ENV_IDS
 
 from .algos import ALGOS
 from .features import ACTIVATIONS, EXTRACTORS

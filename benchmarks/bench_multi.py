@@ -2,20 +2,26 @@
 heuristics, and MultiUserOffload-v0's step rate, against the number of users N.
 
     python benchmarks/bench_multi.py [--users 1,2,4,8,16] [--seeds 3] [--models llama-3.2-1b]
-                                     [--time-limit 20] [--env-steps 200] [--plot cost_vs_n.png]
+                                     [--objective weighted|slo] [--time-limit 20] [--env-steps 200]
+                                     [--env-only] [--plot cost_vs_n.png]
 
 One token step per (N, seed) on the ``multi-user`` scenario (two shared batched edges over
 5G NR): N requests of the given models (drawn uniformly), prompt lengths uniform in
 16..512, distance factors uniform in 0.5..3, each request in its prefill with probability
 1/2 and otherwise at a decode token 1..64 after its prompt (caches not yet placed: no
 migration), mean channel; every draw from ``numpy.random.default_rng(seed)``.  Costs are
-C = T + E (w_T = 1 /s, w_E = 1 /J) per user; "total" is Σ_u C_u, averaged over the seeds;
+C = T + E (w_T = 1 /s, w_E = 1 /J) per user (``--objective slo``: C = E + 1 J per token over
+its target, TTFT 200 ms / TPOT 50 ms); "total" is Σ_u C_u, averaged over the seeds;
 "Jain" is Jain's index of the per-user costs (1 = equal), averaged over seeds.  The joint
 reference is the MILP of ``solvers.joint`` (HiGHS, one thread; its time includes building
 the cost tables); its median solve time is over the seeds.
 
-Env rate: ``MultiUserOffload-v0`` kept full at N live requests (initial N, arrivals 5 per
-step, mean 64 new tokens), uniformly random unmasked actions; only ``step`` is timed.
+Env rate: ``MultiUserOffload-v0`` kept full at N live requests (initial N, arrivals N per
+step, mean 64 new tokens; the default three models), uniformly random unmasked actions; only
+``step`` (which returns every agent's observation and mask) is timed, in CPU time of this
+process (``time.process_time``: other jobs on the machine do not inflate it).  Printed: env
+steps/s, agent-steps/s and CPU ms per agent-step; if the step cost grows linearly in N the
+last is flat.  ``--env-only`` prints only this table.
 """
 from __future__ import annotations
 
@@ -34,7 +40,8 @@ from core.system import load_scenario  # noqa: E402
 from solvers.joint import METHODS, run_method  # noqa: E402
 
 
-def make_system(n: int, seed: int, models: list[str], scenario: str = "multi-user") -> MultiUserSystem:
+def make_system(n: int, seed: int, models: list[str], scenario: str = "multi-user",
+                objective: str = "weighted") -> MultiUserSystem:
     rng = np.random.default_rng(seed)
     scen = load_scenario(scenario)
     users = []
@@ -49,23 +56,37 @@ def make_system(n: int, seed: int, models: list[str], scenario: str = "multi-use
             user.context = prompt + int(rng.integers(1, 65))
             user.refresh()
         users.append(user)
-    return MultiUserSystem(scen, users)
+    return MultiUserSystem(scen, users, objective=objective)
 
 
-def env_rate(n: int, steps: int, models: list[str], seed: int = 0) -> float:
+def env_rate(n: int, steps: int, models: list[str] | None = None, seed: int = 0) -> tuple[float, float]:
+    """(env steps per CPU second, mean live agents per step) of ``steps`` random steps at N = n."""
     from envs.multi_user import parallel_env
 
-    env = parallel_env({"models": tuple(models), "max_devices": n, "initial_users": n, "arrival_rate_per_step": 5.0,
-                        "mean_new_tokens": 64.0, "max_steps": 10_000, "max_requests": 10_000})
+    cfg = {"max_devices": n, "initial_users": n, "arrival_rate_per_step": float(n), "mean_new_tokens": 64.0,
+           "max_steps": 10_000, "max_requests": 10_000}
+    if models:
+        cfg["models"] = tuple(models)
+    env = parallel_env(cfg)
     obs, _ = env.reset(seed=seed)
     rng = np.random.default_rng(seed)
-    busy = 0.0
+    busy, live = 0.0, 0
     for _ in range(steps):
         acts = {a: int(rng.choice(np.flatnonzero(obs[a]["action_mask"]))) for a in env.agents}
-        t0 = time.perf_counter()
+        live += len(acts)
+        t0 = time.process_time()
         obs, *_ = env.step(acts)
-        busy += time.perf_counter() - t0
-    return steps / busy
+        busy += time.process_time() - t0
+    return steps / busy, live / steps
+
+
+def env_table(ns: list[int], steps: int) -> None:
+    print(f"\nMultiUserOffload-v0 step rate (default models, random unmasked actions, {steps} steps per N, CPU time)\n")
+    print("| N | live agents / step | env steps/s | agent-steps/s | CPU ms per agent-step |")
+    print("|---|---|---|---|---|")
+    for n in ns:
+        rate, live = env_rate(n, steps)
+        print(f"| {n} | {live:.1f} | {rate:.1f} | {rate * live:.1f} | {1e3 / (rate * live):.2f} |", flush=True)
 
 
 def main() -> None:
@@ -76,6 +97,8 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=20.0, help="joint MILP time limit (s)")
     parser.add_argument("--env-steps", type=int, default=200, help="env steps timed per N (0: skip)")
     parser.add_argument("--plot", default=None, help="write total cost and Jain's index against N to this PNG")
+    parser.add_argument("--objective", default="weighted", choices=("weighted", "slo"))
+    parser.add_argument("--env-only", action="store_true", help="only the environment step-rate table")
     args = parser.parse_args()
     try:
         ns = [int(x) for x in args.users.split(",")]
@@ -84,20 +107,29 @@ def main() -> None:
     except ValueError:
         print(f"bench_multi.py: --users must be integers >= 1 and --seeds >= 1, got {args.users!r}", file=sys.stderr)
         sys.exit(2)
+    if args.env_steps < 0 or (args.env_only and args.env_steps == 0):
+        print(f"bench_multi.py: --env-steps must be >= 1 with --env-only (>= 0 otherwise), got {args.env_steps}",
+              file=sys.stderr)
+        sys.exit(2)
+    if args.env_only:
+        env_table(ns, args.env_steps)
+        return
     models = args.models.split(",")
-    print(f"multi-user scenario, models {models}, {args.seeds} seed(s) per N, C = T + E per user\n")
-    print("| N | method | total C | per-user mean | per-user p95 | Jain | vs joint |")
-    print("|---|---|---|---|---|---|---|")
+    what = "C = T + E" if args.objective == "weighted" else "C = E + 1 J per token over its TTFT/TPOT target"
+    print(f"multi-user scenario, models {models}, {args.seeds} seed(s) per N, {what} per user\n")
+    print("| N | method | total C | per-user mean | per-user p95 | SLO violations | Jain | vs joint |")
+    print("|---|---|---|---|---|---|---|---|")
     summary = []
     curves: dict[str, list[tuple[float, float]]] = {m: [] for m in METHODS}
     for n in ns:
         rows = {m: [] for m in METHODS}
         times, statuses = [], []
         for seed in range(args.seeds):
-            system = make_system(n, seed, models)
+            system = make_system(n, seed, models, objective=args.objective)
             for m in METHODS:
                 sol = run_method(system, m, time_limit_s=args.time_limit if m == "joint" else None)
-                rows[m].append((sol.result.total_cost, fairness(sol.result.costs)))
+                rows[m].append((sol.result.total_cost, {**fairness(sol.result.costs),
+                                                        "viol": float(np.mean(sol.result.violations))}))
                 if m == "joint":
                     times.append(sol.wall_time_s)
                     statuses.append(sol.status if sol.status == "optimal" else f"{sol.status} gap {sol.gap:.1%}")
@@ -107,18 +139,18 @@ def main() -> None:
             mean = statistics.mean(f["mean"] for _, f in rows[m])
             p95 = statistics.mean(f["p95"] for _, f in rows[m])
             jain = statistics.mean(f["jain"] for _, f in rows[m])
-            print(f"| {n} | {m} | {total:.4f} | {mean:.4f} | {p95:.4f} | {jain:.3f} | "
+            viol = statistics.mean(f["viol"] for _, f in rows[m])
+            print(f"| {n} | {m} | {total:.4f} | {mean:.4f} | {p95:.4f} | {viol * 100:.0f}% | {jain:.3f} | "
                   f"{(total / joint_total - 1) * 100:+.1f}% |")
             curves[m].append((total, jain))
         gain = 1 - joint_total / statistics.mean(t for t, _ in rows["selfish"])
-        rate = env_rate(n, args.env_steps, models) if args.env_steps else float("nan")
-        summary.append((n, gain, statistics.median(times), max(times), sorted(set(statuses)), rate))
-    print("\n| N | joint vs selfish (total) | joint solve median s | max s | joint status | env steps/s | "
-          "agent-steps/s |")
-    print("|---|---|---|---|---|---|---|")
-    for n, gain, med, mx, st, rate in summary:
-        print(f"| {n} | {gain * 100:.1f}% lower | {med:.3f} | {mx:.3f} | {', '.join(st)} | {rate:.1f} | "
-              f"{rate * n:.1f} |")
+        summary.append((n, gain, statistics.median(times), max(times), sorted(set(statuses))))
+    print("\n| N | joint vs selfish (total) | joint solve median s | max s | joint status |")
+    print("|---|---|---|---|---|")
+    for n, gain, med, mx, st in summary:
+        print(f"| {n} | {gain * 100:.1f}% lower | {med:.3f} | {mx:.3f} | {', '.join(st)} |")
+    if args.env_steps:
+        env_table(ns, args.env_steps)
     if args.plot:
         plot(ns, curves, args.plot)
 

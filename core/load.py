@@ -20,11 +20,22 @@ activations; it does every user's FLOPs:
 
 with F_i the node's FLOPs, W_i the weight bytes it reads (shared by the batch) and U_i
 = M_i − W_i its per-user bytes (KV cache read + activations), M_i the node's
-``mem_bytes``.  Assumption: the background users' contexts equal ours (same U_i,
-same F_i); W_i is taken as min(weight_bytes, mem_bytes) (an embedding lookup reads one
-row per user, not its whole table — counted as shared, an underestimate of B rows).
+``mem_bytes``.  Assumption: the scenario's B *background* users' contexts equal ours
+(same U_i, same F_i: the single-user world knows nothing else of them); W_i is taken as
+min(weight_bytes, mem_bytes) (an embedding lookup reads one row per user, not its whole
+table — counted as shared, an underestimate of B rows).
 With B = 0 the batched time is the dedicated roofline, the time-sliced one at ρ = 0.
 No (1 − ρ) factor applies in batched mode; a batched server's ``load`` must be 0.
+
+Explicit batch members (the other users of :mod:`core.multi`) are charged their OWN work:
+a member v running layer i in the same batch step adds its FLOPs F_i^v and its per-user
+bytes U_i^v = M_i^v − min(W_i, M_i^v) (:func:`member_bytes`), so
+
+    t_i = max((F_i·(B + 1) + Σ_v F_i^v) / peak_flops,  (W_i + U_i·(B + 1) + Σ_v U_i^v) / bw)
+
+(a decode batched with a prefill waits for the prefill's FLOPs; a prefill batched with
+decodes adds only their small FLOPs and their KV reads).  With members equal to this user
+it is the formula above with B + (their number).
 
 Per-user memory
 ---------------
@@ -72,10 +83,23 @@ def roofline_time_s(flops: float, mem_bytes: float, flops_per_s: float, mem_bw_b
     return max(flops / flops_per_s, mem_bytes / mem_bw_bytes_per_s)
 
 
+def member_bytes(weight_bytes: float, mem_bytes: float) -> float:
+    """Bytes a batch member adds to a layer's batch step beside the shared weights: its
+    per-user bytes U = M − min(W, M) (KV cache read + activations; an embedding lookup,
+    whose M is below its table's W, adds none: counted as shared, see the module docstring)."""
+    _check(weight_bytes=weight_bytes, mem_bytes=mem_bytes)
+    return mem_bytes - min(weight_bytes, mem_bytes)
+
+
 def batched_step_time_s(flops: float, weight_bytes: float, mem_bytes: float, background_users: int,
-                        peak_flops: float, mem_bw_bytes_per_s: float) -> float:
-    """t = max(F·(B+1)/peak, (W + U·(B+1))/bw), W = min(weight_bytes, mem_bytes), U = M − W."""
-    _check(flops=flops, weight_bytes=weight_bytes, mem_bytes=mem_bytes)
+                        peak_flops: float, mem_bw_bytes_per_s: float, *, others_flops: float = 0.0,
+                        others_bytes: float = 0.0) -> float:
+    """t = max((F·(B+1) + F_o)/peak, (W + U·(B+1) + U_o)/bw), W = min(weight_bytes, mem_bytes),
+    U = M − W; B background users doing this user's work, and explicit batch members
+    (:mod:`core.multi`) adding their OWN work: F_o = Σ their FLOPs of this layer, U_o =
+    Σ their :func:`member_bytes` of it."""
+    _check(flops=flops, weight_bytes=weight_bytes, mem_bytes=mem_bytes, others_flops=others_flops,
+           others_bytes=others_bytes)
     if isinstance(background_users, bool) or not float(background_users).is_integer() or background_users < 0:
         raise ValueError(f"background_users must be an integer >= 0, got {background_users!r}")
     if not (peak_flops > 0 and mem_bw_bytes_per_s > 0):
@@ -83,7 +107,8 @@ def batched_step_time_s(flops: float, weight_bytes: float, mem_bytes: float, bac
     batch = int(background_users) + 1
     shared = min(weight_bytes, mem_bytes)
     per_user = mem_bytes - shared
-    return roofline_time_s(flops * batch, shared + per_user * batch, peak_flops, mem_bw_bytes_per_s)
+    return roofline_time_s(flops * batch + others_flops, shared + per_user * batch + others_bytes, peak_flops,
+                           mem_bw_bytes_per_s)
 
 
 def per_user_memory_bytes(capacity_bytes: float, resident_weight_bytes: float, background_users: int,

@@ -10,12 +10,16 @@ How users couple (per token step, all users in lock-step: every active user plac
 runs one token per step, a prefill counting as one step):
 
 * **Batch.**  Every layer that users offload to a batched server in the same step joins
-  that server's continuous-batching step (:mod:`core.load`): for user u at server k,
-  B = the scenario's background users + the other users *of the same model* with any
-  layer at k this step.  Continuous batching only batches one model's weights, so the
-  server round-robins between the model groups present: each of the G groups gets 1/G of
-  its FLOP/s and bandwidth.  A time-sliced server is processor-shared: each of its U_k
-  users gets (1−ρ)/U_k of it.
+  that server's continuous-batching step (:mod:`core.load`): user u's layer i at server k
+  is batched with the scenario's B background users (each doing u's work: the
+  single-user assumption) and with every other user *of the same model* that runs
+  layer i at k this step (split p_v ≤ i), each charged its OWN work of that layer
+  (its FLOPs and its per-user bytes, :func:`core.load.member_bytes`): a decode batched
+  with a prefill waits for the prefill's FLOPs, a prefill batched with decodes pays only
+  their small extra work.  Continuous batching only batches one model's weights, so the
+  server round-robins between the model groups present (any layer at k): each of the G
+  groups gets 1/G of its FLOP/s and bandwidth.  A time-sliced server is
+  processor-shared: each of its U_k users gets (1−ρ)/U_k of it.
 * **Uplink.**  Each server's cell splits its uplink bandwidth equally among the users
   transmitting to it in the step (an equal-share frequency-division scheduler, our
   modelling choice; documented in docs/multi-user.md): a user at server k gets bandwidth W_k/U_k
@@ -36,14 +40,22 @@ pessimistic bound when their schedules do not overlap).  Nothing iterates: a use
 cost is a function of the others' decisions, evaluated once.
 
 Engine.  :meth:`MultiUserSystem.instance` builds, for user u, a :class:`core.instance.Instance`
-whose snapshot reflects the others' decisions (B, the 1/G or 1/U share, the bandwidth
-share, the memory left), and :meth:`MultiUserSystem.evaluate` costs it with
-:func:`core.cost.evaluate`.  With one user every coupling term is neutral (B = B_bg, G =
-U = 1, full bandwidth, full capacity), so the snapshot equals ``make_snapshot`` of the
-user's scenario and the result equals the single-user engine's exactly.
+whose snapshot reflects the others' decisions (the 1/G or 1/U share, the bandwidth share,
+the memory left) and whose batched server times carry the batch members' work, and
+:meth:`MultiUserSystem.evaluate` costs it with :func:`core.cost.evaluate`.  With one user
+every coupling term is neutral (B = B_bg, G = U = 1, full bandwidth, full capacity), so
+the snapshot equals ``make_snapshot`` of the user's scenario and the result equals the
+single-user engine's exactly.
+
+Objective (``objective``): ``weighted``, C_u = w_T·T_u + w_E·E_u; or ``slo``, C_u = E_u +
+``slo_penalty_j``·[T_u > target_u], target_u the TTFT target for a prefill and the TPOT
+target for a decode token — the rule of the single-user environments
+(``envs/objective.py``, restated here because the core imports nothing above it; a test
+asserts the two agree).
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -53,11 +65,13 @@ import numpy as np
 
 from .cost import MEM_TOL, Result, evaluate, fits_memory, weighted_cost
 from .instance import Instance
+from .load import batched_step_time_s, member_bytes
 from .models import load_model_spec
 from .system import Scenario, SystemSnapshot, make_snapshot
 from .tokens import TokenModel
 
 ALL_DEVICE = 0
+OBJECTIVES = ("weighted", "slo")
 """Server index of the all-device decision ``(n, 0)``."""
 
 Decision = tuple[int, int]
@@ -171,7 +185,12 @@ class User:
         self._insts.clear()
 
     # ------------------------------------------------------------------ coupled view
-    def view_instance(self, coupling: Sequence[tuple[int, int, int]]) -> Instance:
+    @property
+    def prefill(self) -> bool:
+        """Whether this step is the request's prefill."""
+        return self.context is None
+
+    def view_instance(self, coupling: Sequence[tuple[int, int]]) -> Instance:
         """This step's instance on :meth:`view` (alone capacities), cached."""
         key = tuple(coupling)
         inst = self._insts.get(key)
@@ -179,9 +198,9 @@ class User:
             inst = self._insts[key] = self.token.with_token_state(self.view(coupling))
         return inst
 
-    def view(self, coupling: Sequence[tuple[int, int, int]]) -> SystemSnapshot:
-        """This user's snapshot (capacities: alone) when at server k there are, besides this
-        user, ``coupling[k-1] = (same-model others s, all others o, model groups g)`` with g
+    def view(self, coupling: Sequence[tuple[int, int]]) -> SystemSnapshot:
+        """This user's snapshot (capacities: alone; batches: alone) when at server k there
+        are, besides this user, ``coupling[k-1] = (others o, model groups g)`` with g
         counting this user's model.  For a server this user does not use, the view is what
         it would get by joining it."""
         key = tuple(coupling)
@@ -190,23 +209,17 @@ class User:
             return snap
         scen = self.scenario
         servers = [dataclasses.replace(s, uplink_bandwidth_hz=s.uplink_bandwidth_hz / (o + 1)) if o else s
-                   for s, (_, o, _) in zip(scen.servers, coupling)]
+                   for s, (o, _) in zip(scen.servers, coupling)]
         base = make_snapshot(dataclasses.replace(scen, servers=servers) if servers != scen.servers else scen,
                              fading_power=self.fading_power, shadowing_db=self.shadowing_db,
                              distances_km=self.distances_km)
-        if any(o for _, o, _ in coupling):
-            flops, bw, users = list(base.server_flops_per_s), list(base.server_mem_bw_bytes_per_s), \
-                list(base.server_background_users)
-            for k, (s, o, g) in enumerate(coupling):
-                if base.server_load_model[k] == "batched":
-                    users[k] += s
-                    flops[k] /= g
-                    bw[k] /= g
-                else:
-                    flops[k] /= o + 1
-                    bw[k] /= o + 1
-            base = dataclasses.replace(base, server_flops_per_s=flops, server_mem_bw_bytes_per_s=bw,
-                                       server_background_users=users)
+        if any(o for o, _ in coupling):
+            flops, bw = list(base.server_flops_per_s), list(base.server_mem_bw_bytes_per_s)
+            for k, (o, g) in enumerate(coupling):
+                share = g if base.server_load_model[k] == "batched" else o + 1
+                flops[k] /= share
+                bw[k] /= share
+            base = dataclasses.replace(base, server_flops_per_s=flops, server_mem_bw_bytes_per_s=bw)
         self._views[key] = base
         return base
 
@@ -230,14 +243,16 @@ def check_decision(user: User, decision: Decision, num_servers: int) -> None:
 
 @dataclass
 class JointResult:
-    """Per-user results of one step's joint decision, with the weighted costs."""
+    """Per-user results of one step's joint decision, with the objective's costs."""
 
     results: list[Result]
     costs: list[float]
-    """C_u = w_T·T_u + w_E·E_u per user."""
+    """C_u per user under the system's objective."""
     memory_used_bytes: list[float]
     users_at: list[int]
     instances: list[Instance] = field(default_factory=list)
+    violations: list[bool] = field(default_factory=list)
+    """Per user: its token misses its latency target (TTFT / TPOT), whatever the objective."""
 
     @property
     def total_cost(self) -> float:
@@ -262,14 +277,28 @@ class MultiUserSystem:
     """The shared edge for one step: the scenario's servers and the active users."""
 
     def __init__(self, scenario: Scenario, users: Sequence[User], *, w_time_per_s: float = 1.0,
-                 w_energy_per_j: float = 1.0) -> None:
+                 w_energy_per_j: float = 1.0, objective: str = "weighted", ttft_target_s: float = 0.2,
+                 tpot_target_s: float = 0.05, slo_penalty_j: float = 1.0) -> None:
         if not users:
             raise ValueError("a multi-user system needs at least one user")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+        for key, v in (("w_time_per_s", w_time_per_s), ("w_energy_per_j", w_energy_per_j),
+                       ("slo_penalty_j", slo_penalty_j)):
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{key} must be finite and >= 0, got {v!r}")
+        for key, v in (("ttft_target_s", ttft_target_s), ("tpot_target_s", tpot_target_s)):
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{key} must be finite and > 0, got {v!r}")
         self.scenario = scenario
         self.users = list(users)
         self.K = scenario.num_servers
         self.w_time_per_s = float(w_time_per_s)
         self.w_energy_per_j = float(w_energy_per_j)
+        self.objective = objective
+        self.ttft_target_s = float(ttft_target_s)
+        self.tpot_target_s = float(tpot_target_s)
+        self.slo_penalty_j = float(slo_penalty_j)
         # capacity for the explicit users: memory minus the background users' caches
         self.capacity_bytes = [float(c) for c in users[0].nominal.mem_capacity_bytes[1:]]
 
@@ -296,22 +325,57 @@ class MultiUserSystem:
                              f"{dev_cap / 1e9:.3f} GB and the model needs {prefix[-1] / 1e9:.3f} GB")
         return out
 
-    def coupling(self, u: int, decisions: Sequence[Decision | None]) -> list[tuple[int, int, int]]:
-        """Per server, (same-model others, all others, model groups incl. u's) at it; users
-        whose decision is None are absent."""
+    def coupling(self, u: int, decisions: Sequence[Decision | None]) -> list[tuple[int, int]]:
+        """Per server, (other users, model groups incl. u's) at it; users whose decision is
+        None are absent."""
         me = self.users[u].cfg.model_key
         out = []
         for k in range(1, self.K + 1):
-            same = others = 0
+            others = 0
             groups = {me}
             for v, d in enumerate(decisions):
                 if v == u or d is None or d[1] != k:
                     continue
                 others += 1
-                key = self.users[v].cfg.model_key
-                same += key == me
-                groups.add(key)
-            out.append((same, others, len(groups)))
+                groups.add(self.users[v].cfg.model_key)
+            out.append((others, len(groups)))
+        return out
+
+    def batch_members(self, u: int, decision: Decision, decisions: Sequence[Decision | None]
+                      ) -> list[tuple[int, int]]:
+        """The other users batched with u's layers at its decision's server: (v, p_v) for
+        every other user of u's model at that server (batched servers; [] otherwise).  User
+        v joins u's layer i when p_v ≤ i."""
+        p, k = decision
+        if k == ALL_DEVICE or self.users[u].nominal.server_load_model[k - 1] != "batched":
+            return []
+        me = self.users[u].cfg.model_key
+        return [(v, d[0]) for v, d in enumerate(decisions)
+                if v != u and d is not None and d[1] == k and self.users[v].cfg.model_key == me]
+
+    def member_work(self, v: int) -> tuple[list[float], list[float]]:
+        """User v's own work per layer as a batch member: (FLOPs, :func:`core.load.member_bytes`)."""
+        tok = self.users[v].token
+        return list(tok.flops), [member_bytes(w, m) for w, m in zip(tok.weight_bytes, tok.mem_bytes)]
+
+    def _batched(self, u: int, inst: Instance, decision: Decision, members: Sequence[tuple[int, int]]) -> Instance:
+        """``inst`` with u's server times at its decision's server re-priced for a batch
+        step shared with ``members`` (each charged its own work, :mod:`core.load`)."""
+        if not members:
+            return inst
+        p, k = decision
+        out = copy.copy(inst)
+        out.srv_time = [list(row) for row in inst.srv_time]
+        snap, tok = inst.system, inst
+        works = [(q, self.member_work(v)) for v, q in members]
+        for i in range(p, inst.num_nodes):
+            f_o = sum(w[0][i] for q, w in works if q <= i)
+            b_o = sum(w[1][i] for q, w in works if q <= i)
+            if f_o or b_o:
+                out.srv_time[i][k - 1] = batched_step_time_s(
+                    tok.flops[i], tok.weight_bytes[i], tok.mem_bytes[i], snap.server_background_users[k - 1],
+                    snap.server_flops_per_s[k - 1], snap.server_mem_bw_bytes_per_s[k - 1],
+                    others_flops=f_o, others_bytes=b_o)
         return out
 
     def users_at(self, decisions: Sequence[Decision | None]) -> list[int]:
@@ -385,10 +449,16 @@ class MultiUserSystem:
 
     # ------------------------------------------------------------------ engine
     def instance(self, u: int, decisions: Sequence[Decision | None], *, memory: bool = True) -> Instance:
-        """User u's instance for this step, its snapshot reflecting the others' decisions;
-        ``memory``: server capacities are what the others leave (else the alone capacities)."""
+        """User u's instance for this step (``decisions[u]`` its own decision), its snapshot
+        reflecting the others' decisions and its batched server times the batch members'
+        work; ``memory``: server capacities are what the others leave (else the alone
+        capacities)."""
         user = self.users[u]
+        mine = decisions[u]
+        members = [] if mine is None else self.batch_members(u, mine, decisions)
         snap = user.view(self.coupling(u, decisions))
+        if not memory:
+            return self._batched(u, user.view_instance(self.coupling(u, decisions)), mine, members)
         if memory:
             used = self.memory_used(decisions)
             own = self.memory_used([d if v == u else None for v, d in enumerate(decisions)])
@@ -403,11 +473,21 @@ class MultiUserSystem:
                     left = 0.0  # within the memory tolerance (float rounding of the sums)
                 caps.append(left)
             snap = dataclasses.replace(snap, mem_capacity_bytes=caps)
-        return user.token.with_token_state(snap)
+        return self._batched(u, user.token.with_token_state(snap), mine, members)
 
-    def cost(self, res: Result) -> float:
-        return weighted_cost(res.makespan_s, res.energy_j, w_time_per_s=self.w_time_per_s,
-                             w_energy_per_j=self.w_energy_per_j)
+    def target_s(self, u: int) -> float:
+        """User u's latency target this step: TTFT for its prefill, TPOT for a decode token."""
+        return self.ttft_target_s if self.users[u].prefill else self.tpot_target_s
+
+    def violated(self, u: int, res: Result) -> bool:
+        return res.makespan_s > self.target_s(u)
+
+    def cost(self, res: Result, u: int = 0) -> float:
+        """C_u of user u's result under the objective (module docstring)."""
+        if self.objective == "weighted":
+            return weighted_cost(res.makespan_s, res.energy_j, w_time_per_s=self.w_time_per_s,
+                                 w_energy_per_j=self.w_energy_per_j)
+        return res.energy_j + (self.slo_penalty_j if self.violated(u, res) else 0.0)
 
     def check(self, decisions: Sequence[Decision]) -> None:
         """ValueError naming the first bad decision or the first server whose memory the
@@ -432,16 +512,25 @@ class MultiUserSystem:
             inst = self.instance(u, decisions, memory=check)
             res = evaluate(inst, placement_of(self.users[u].n, d), record=record, check=check)
             results.append(res)
-            costs.append(self.cost(res))
+            costs.append(self.cost(res, u))
             insts.append(inst)
-        return JointResult(results, costs, self.memory_used(decisions), self.users_at(decisions), insts)
+        return JointResult(results, costs, self.memory_used(decisions), self.users_at(decisions), insts,
+                           [self.violated(u, r) for u, r in enumerate(results)])
 
-    def option_cost(self, u: int, decision: Decision, coupling: Sequence[tuple[int, int, int]]) -> float:
-        """C_u of one decision under a given coupling (no memory check): the solvers' table."""
+    def option_result(self, u: int, decision: Decision, decisions: Sequence[Decision | None]) -> Result:
+        """User u's result of ``decision`` beside the others' ``decisions`` (u's own entry is
+        ignored; no memory check): the solvers' hot path, cached per coupling."""
         user = self.users[u]
-        inst = user.view_instance(coupling)
-        return self.cost(evaluate(inst, placement_of(user.n, decision), record=False, check=False))
+        trial = list(decisions)
+        trial[u] = decision
+        inst = self._batched(u, user.view_instance(self.coupling(u, trial)), decision,
+                             self.batch_members(u, decision, trial))
+        return evaluate(inst, placement_of(user.n, decision), record=False, check=False)
+
+    def option_cost(self, u: int, decision: Decision, decisions: Sequence[Decision | None]) -> float:
+        """C_u of one decision beside the others' ``decisions`` (no memory check)."""
+        return self.cost(self.option_result(u, decision, decisions), u)
 
     def alone_cost(self, u: int, decision: Decision) -> float:
         """C_u as if user u were alone on the edge."""
-        return self.option_cost(u, decision, [(0, 0, 1)] * self.K)
+        return self.option_cost(u, decision, [None] * len(self.users))

@@ -421,6 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
     ag.add_argument("--address", help="--backend ray: a Ray cluster's address (default: a local instance)")
     from . import hardware  # calibration / predict (the hardware catalogue)
     hardware.add_commands(sub)
+    from . import evaluate_multi  # multi (many users on the shared edge)
+    evaluate_multi.add_command(sub)
     return parser
 
 
@@ -432,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
         return hardware.run(args, argv)
     command = "python evaluate.py " + " ".join(shlex.quote(a) for a in argv)
     try:
+        if hasattr(args, "multi_command"):
+            from . import evaluate_multi
+            return evaluate_multi.run(args, command)
         if args.mode == "static":
             run_static(args.out, args.quick, args.suite, args.seed, command, with_map=not args.no_map,
                        workers=args.workers, backend=args.backend, address=args.address)

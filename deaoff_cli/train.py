@@ -65,6 +65,7 @@ from agents.callbacks import EnvInfoCallback, FixedSeedEvalCallback, FixedSeedMa
 from agents.hyperparams import ConfigError, load_hyperparams, merge, to_model_kwargs, validate
 from deaoff_cli import vectorise
 from deaoff_cli.config_io import CLIError, check_env_config_names, read_mapping
+from envs.multi_user_register import config_class
 from envs.offload_env import EnvConfig
 
 INTERRUPTED_EXIT = 130
@@ -149,14 +150,16 @@ def read_run_config_file(path: str | Path, what: str = "--config") -> dict[str, 
     return {k: v for k, v in data.items() if k in known and v is not None}
 
 
-def resolve_env_config(*layers: Mapping[str, Any]) -> dict[str, Any]:
-    """EnvConfig defaults under ``layers`` (later wins), validated, as plain data."""
+def resolve_env_config(*layers: Mapping[str, Any], env_id: str | None = None) -> dict[str, Any]:
+    """The env's config defaults (EnvConfig; MultiUserConfig for MultiUserShared-v0) under
+    ``layers`` (later wins), validated, as plain data."""
     merged: dict[str, Any] = {}
     for layer in layers:
         merged = merge(merged, layer)
     try:
         check_env_config_names(merged)
-        return _plain(EnvConfig.from_dict(merged).to_dict())
+        cls = EnvConfig if env_id is None else config_class(env_id)
+        return _plain(cls.from_dict(merged).to_dict())
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc) if str(exc).startswith("env config") else f"env config: {exc}") from None
 
@@ -276,8 +279,8 @@ def _check_algo_env(algo: Any, env_id: Any) -> None:
         raise ConfigError(f"unknown algorithm {algo!r}; choose from {', '.join(ALGOS)}")
     if env_id is None:
         raise ConfigError("--env is required (or an env_id key in --config)")
-    if env_id not in envs.ENV_IDS:
-        raise ConfigError(f"unknown env id {env_id!r}; choose from {', '.join(envs.ENV_IDS)}")
+    if env_id not in envs.TRAINABLE_ENV_IDS:
+        raise ConfigError(f"unknown env id {env_id!r}; choose from {', '.join(envs.TRAINABLE_ENV_IDS)}")
 
 
 def _pick(opts: Mapping[str, Any], file_cfg: Mapping[str, Any], key: str, fallback: Any) -> Any:
@@ -297,7 +300,7 @@ def resolve_new(opts: Mapping[str, Any]) -> RunConfig:
     hyperparams = validate(algo, merge(hyperparams, file_cfg.get("hyperparams", {})),
                            where=f"--config {opts['config']}: hyperparams")
     yaml_n_envs = hyperparams.pop("n_envs", 1)
-    env_config = resolve_env_config(file_cfg.get("env_config", {}), _cli_env_config(opts))
+    env_config = resolve_env_config(file_cfg.get("env_config", {}), _cli_env_config(opts), env_id=env_id)
     defaults = RunConfig(algo=algo, env_id=env_id)
     vec = vectorise.plan(algo, hyperparams, yaml_n_envs, _pick(opts, file_cfg, "n_envs", None),
                          _pick(opts, file_cfg, "vec_env", "auto"), set(file_cfg.get("hyperparams") or {}),
@@ -345,7 +348,8 @@ def resolve_resume(opts: Mapping[str, Any], run_dir: Path) -> tuple[RunConfig, d
     if "policy_kwargs" in overrides:
         raise ConfigError("--resume: policy_kwargs cannot change when resuming (the network is loaded)")
     n_envs = overrides.pop("n_envs", None)
-    env_config = resolve_env_config(saved_cfg.env_config, file_cfg.get("env_config", {}), _cli_env_config(opts))
+    env_config = resolve_env_config(saved_cfg.env_config, file_cfg.get("env_config", {}), _cli_env_config(opts),
+                                    env_id=env_id)
     cfg = dataclasses.replace(
         saved_cfg, env_id=env_id, env_config=env_config, hyperparams=merge(saved_cfg.hyperparams, overrides),
         seed=_pick(opts, file_cfg, "seed", saved_cfg.seed),
@@ -516,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     # algo and env are checked by train() so that a wrong name is one "error:" line
     p.add_argument("--algo", help=f"one of {', '.join(ALGOS)}")
-    p.add_argument("--env", help=f"one of {', '.join(envs.ENV_IDS)}")
+    p.add_argument("--env", help=f"one of {', '.join(envs.TRAINABLE_ENV_IDS)}")
     p.add_argument("--timesteps", type=int, help="env steps (with --resume: steps to add)")
     p.add_argument("--seed", type=int)
     p.add_argument("--log-dir", default="runs", help="parent of the run directory (default: runs)")

@@ -22,4 +22,7 @@ def _register() -> None:
 
 
 _register()
-from . import multi_user_register  # noqa: E402,F401  (MultiUserShared-v0)
+from . import multi_user_register  # noqa: E402  (MultiUserShared-v0)
+
+TRAINABLE_ENV_IDS = ENV_IDS + (multi_user_register.SHARED_ENV_ID,)
+"""Every id train.py trains on: the single-user envs and the multi-user shared-policy view."""

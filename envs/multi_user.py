@@ -23,22 +23,29 @@ When no request is live the clock jumps to the next arrival (no decision is due)
 Actions.  ``Discrete(n_max·K + 1)``: a < n_max·K is the split (p, k) = (a // K, a % K + 1)
 (nodes < p on the phone, the rest on server k); the last action runs everything on the
 phone.  The observation's ``action_mask`` marks the splits that exist for this user's
-model, fit its phone, whose server is up and fits beside the others' last decisions.
-Admission of simultaneous choices (memory): agents in arrival order; a choice that no
-longer fits beside those admitted before it, or a masked action, is replaced by the
-user's best response to them (``infos[agent]["replaced"]``), and a masked action also
-costs ``invalid_action_penalty``.
+model, fit its phone, whose server is up and fits beside the others' last decisions (or,
+from :meth:`MultiUserOffloadEnv.observe` with pending actions, beside those).
+Admission of simultaneous choices (memory): agents in arrival order; a choice that does
+not fit beside those admitted before it, or an invalid one (a split its model does not
+have, that does not fit its phone, on a server that is down or could never hold it), is
+replaced by the user's best response to them (``infos[agent]["replaced"]``), and an
+invalid action also costs ``invalid_action_penalty`` (``infos[agent]["invalid"]``).  A
+valid action the mask advised against for memory is admitted if it fits.
 
 Observation (``observation``, float32, all ≥ 0): own request (prefill flag, context/1024,
 prompt/1024, remaining tokens/64, nodes/n_max, model one-hot), own DAG (per node up to
 n_max: log10(1+FLOPs)/13, weight GB, KV GB, where its cache lives (loc+1)/(K+1)), own
 channel per server (uplink Mb/s/100 at the top power level on the share it would get by
-joining, distance km), and per server: users there/max_devices, users of its model
-there/max_devices, free memory fraction, the cell share 1/(users+1), time-sliced load ρ,
-up.  "There" is the others' last decisions.
+joining, distance km, and at that rate the log-scaled times log10(1 + t/1 ms)/4 to move
+every cache of the request not at that server there and to upload one activation after a
+split at 1), and per server: users there/16, users of its model there/16 (a fixed scale,
+so the features mean the same at every ``max_devices``), free memory fraction, the cell
+share 1/(users+1), time-sliced load ρ, up.  "There" is the others' last decisions.
 
-Reward: −C_u/scale_u − penalty, C_u = w_T·T_u + w_E·E_u of the user's token
-(:func:`core.cost.weighted_cost`), scale_u the user's alone cost at the mean channel, all on
+Reward: −C_u/scale_u − penalty, C_u the user's token cost under ``objective``
+(``weighted``: w_T·T_u + w_E·E_u; ``slo``: E_u + ``slo_penalty_j``·[T_u > TTFT / TPOT
+target], :class:`core.multi.MultiUserSystem`), ``infos[agent]["slo_violation"]`` whether
+the token missed its target (either objective), scale_u the user's alone cost at the mean channel, all on
 the phone (split 0 on server 1 if the model does not fit the phone), of its prefill for
 the prefill step and of its first decode token for the decode steps: per-request
 constants, independent of the state.
@@ -57,10 +64,14 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from core.multi import ALL_DEVICE, Decision, MultiUserSystem, User, UserConfig
+
+from .objective import OBJECTIVES
 from core.system import load_scenario, reject_unknown_keys
 from solvers.joint import best_response
 
 ENV_NAME = "MultiUserOffload-v0"
+USERS_SCALE = 16.0
+"""Divisor of the user counts in the observation (the same at every ``max_devices``)."""
 
 
 @dataclass
@@ -86,9 +97,22 @@ class MultiUserConfig:
     distance_scale_range: tuple[float, float] = (0.5, 3.0)
     fading: bool = True
     shadowing: bool = True
+    objective: str = "weighted"
+    """What each user's token costs (:mod:`envs.objective`, :class:`core.multi.MultiUserSystem`):
+    ``weighted`` (C = w_T·T + w_E·E) or ``slo`` (device energy, plus ``slo_penalty_j`` for a
+    token over its TTFT / TPOT target)."""
     latency_weight: float = 1.0
     energy_weight: float = 1.0
+    ttft_target_s: float = 0.2
+    """``slo``: time-to-first-token target of a prefill (s); the single-user env's default."""
+    tpot_target_s: float = 0.05
+    """``slo``: time-per-output-token target of a decode token (s); the single-user env's default."""
+    slo_penalty_j: float = 1.0
+    """``slo``: cost of one token over its target, in joules of device energy."""
     invalid_action_penalty: float = 0.1
+    shared_reward_clip: float = 100.0
+    """:class:`SharedPolicyEnv` only: each agent's token cost counts at most this many times
+    its all-device scale in the team reward (see there)."""
 
     def __post_init__(self) -> None:
         self.models = tuple(self.models)
@@ -106,7 +130,17 @@ class MultiUserConfig:
         dlo, dhi = self.distance_scale_range
         if not (math.isfinite(dlo) and math.isfinite(dhi) and 0 < dlo <= dhi):
             raise ValueError(f"config.distance_scale_range must be 0 < lo <= hi, got {self.distance_scale_range!r}")
-        for key in ("arrival_rate_per_step", "latency_weight", "energy_weight", "invalid_action_penalty"):
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"config.objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        for key in ("ttft_target_s", "tpot_target_s"):
+            v = getattr(self, key)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"config.{key} must be finite and > 0, got {v!r}")
+        if not (isinstance(self.shared_reward_clip, (int, float)) and math.isfinite(self.shared_reward_clip)
+                and self.shared_reward_clip > 0):
+            raise ValueError(f"config.shared_reward_clip must be finite and > 0, got {self.shared_reward_clip!r}")
+        for key in ("arrival_rate_per_step", "latency_weight", "energy_weight", "invalid_action_penalty",
+                    "slo_penalty_j"):
             v = getattr(self, key)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"config.{key} must be finite and >= 0, got {v!r}")
@@ -114,6 +148,9 @@ class MultiUserConfig:
             raise ValueError(f"config.mean_new_tokens must be >= 1, got {self.mean_new_tokens!r}")
         if self.latency_weight + self.energy_weight <= 0:
             raise ValueError("config: latency_weight + energy_weight must be > 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: "Mapping[str, Any] | MultiUserConfig | None") -> "MultiUserConfig":
@@ -145,7 +182,7 @@ class MultiUserOffloadEnv(ParallelEnv):
         self.n_max = max(u.n for u in self._probe.values())
         self.num_actions = self.n_max * self.K + 1
         self.possible_agents = [f"user_{i}" for i in range(cfg.max_requests)]
-        n_obs = 5 + len(cfg.models) + 4 * self.n_max + 2 * self.K + 6 * self.K
+        n_obs = 5 + len(cfg.models) + 4 * self.n_max + 4 * self.K + 6 * self.K
         self._obs_space = spaces.Dict({
             "observation": spaces.Box(0.0, np.inf, (n_obs,), np.float32),
             "action_mask": spaces.Box(0, 1, (self.num_actions,), np.int8)})
@@ -184,8 +221,6 @@ class MultiUserOffloadEnv(ParallelEnv):
         self.agents = []
         self.users = {}
         self._last: dict[str, Decision] = {}
-        self._masks: dict[str, np.ndarray] = {}
-        """Each live agent's mask in its last observation (the one its action answers)."""
         self._scale: dict[str, tuple[float, float]] = {}
         self._h: dict[str, np.ndarray] = {}
         self._next_id = 0
@@ -229,16 +264,27 @@ class MultiUserOffloadEnv(ParallelEnv):
         for prefill in (True, False):
             probe = User(dataclasses.replace(ucfg, new_tokens=max(ucfg.new_tokens, 1)), self.scenario,
                          include_prefill=prefill)
-            system = MultiUserSystem(self.scenario, [probe], w_time_per_s=self.config.latency_weight,
-                                     w_energy_per_j=self.config.energy_weight)
+            system = self.make_system([probe])
             options = system.options(0)
             d = (probe.n, ALL_DEVICE) if (probe.n, ALL_DEVICE) in options else min(options)
             out.append(system.alone_cost(0, d))
         return out[0], out[1]
 
+    def make_system(self, users: list[User]) -> MultiUserSystem:
+        """The shared edge of ``users`` under this environment's objective."""
+        cfg = self.config
+        return MultiUserSystem(self.scenario, users, w_time_per_s=cfg.latency_weight,
+                               w_energy_per_j=cfg.energy_weight, objective=cfg.objective,
+                               ttft_target_s=cfg.ttft_target_s, tpot_target_s=cfg.tpot_target_s,
+                               slo_penalty_j=cfg.slo_penalty_j)
+
+    def live_system(self) -> MultiUserSystem:
+        """The shared edge of the live agents, in ``self.agents`` order (user u = agent u):
+        what a reference method plans the next token step on."""
+        return self._system(list(self.agents))
+
     def _system(self, agents: list[str]) -> MultiUserSystem:
-        return MultiUserSystem(self.scenario, [self.users[a] for a in agents],
-                               w_time_per_s=self.config.latency_weight, w_energy_per_j=self.config.energy_weight)
+        return self.make_system([self.users[a] for a in agents])
 
     def _skip_idle(self) -> None:
         """No request is live: advance the clock until one arrives or the horizon."""
@@ -260,8 +306,7 @@ class MultiUserOffloadEnv(ParallelEnv):
         penalties = {}
         for u, agent in enumerate(acting):
             wanted = self.decode(agent, actions[agent])  # raises on an action outside the space
-            mask = self._masks.get(agent)
-            masked = not (self._mask(agent) if mask is None else mask)[int(actions[agent])]
+            masked = wanted not in system.options(u)
             trial = list(placed)
             trial[u] = wanted
             if not masked and system.fits(u, wanted, trial):
@@ -271,8 +316,7 @@ class MultiUserOffloadEnv(ParallelEnv):
                 placed[u] = best_response(system, u, placed)
                 replaced = True
             penalties[agent] = cfg.invalid_action_penalty if masked else 0.0
-            infos[agent] = {"replaced": replaced, "invalid": masked}
-        self._masks = {}
+            infos[agent] = {"replaced": replaced, "invalid": masked, "penalty": penalties[agent]}
         result = system.evaluate(placed)  # type: ignore[arg-type]
         rewards, terminations, truncations = {}, {}, {}
         for u, agent in enumerate(acting):
@@ -280,8 +324,9 @@ class MultiUserOffloadEnv(ParallelEnv):
             user = self.users[agent]
             scale = self._scale[agent][0 if user.context is None else 1]
             rewards[agent] = -result.costs[u] / scale - penalties[agent]
-            infos[agent].update(cost=result.costs[u], makespan_s=res.makespan_s, energy_j=res.energy_j,
-                                decision=placed[u], users_at=list(result.users_at))
+            infos[agent].update(cost=result.costs[u], scale=scale, makespan_s=res.makespan_s, energy_j=res.energy_j,
+                                slo_violation=result.violations[u], decision=placed[u],
+                                users_at=list(result.users_at))
             user = self.users[agent]
             user.advance(placed[u])  # type: ignore[arg-type]
             self._last[agent] = placed[u]  # type: ignore[assignment]
@@ -366,7 +411,12 @@ class MultiUserOffloadEnv(ParallelEnv):
         view = user.view(system.coupling(u, decisions))
         channel = []
         for k in range(K):
-            channel += [view.uplink_bps[k][-1] / 1e8, user.distances_km[k]]
+            rate = view.uplink_bps[k][-1]
+            # upload times at this share (s, log-scaled): every cache not at server k moved
+            # there, and one activation (embedding output) sent after a split at 1
+            move = sum(inst.kv_move_bytes[i] for i in range(user.n) if user.kv_loc[i] not in (-1, k + 1))
+            channel += [rate / 1e8, user.distances_km[k], _log_time(move * 8.0 / rate),
+                        _log_time(inst.out_bytes[0] * 8.0 / rate)]
         at = system.users_at(decisions)
         used = system.memory_used(decisions)
         me = user.cfg.model_key
@@ -375,14 +425,11 @@ class MultiUserOffloadEnv(ParallelEnv):
             same = sum(1 for v, d in enumerate(decisions) if d is not None and d[1] == k
                        and system.users[v].cfg.model_key == me)
             cap = system.capacity_bytes[k - 1]
-            servers += [at[k - 1] / cfg.max_devices, same / cfg.max_devices,
+            servers += [at[k - 1] / USERS_SCALE, same / USERS_SCALE,
                         max(cap - used[k - 1], 0.0) / cap if cap > 0 else 0.0,
                         1.0 / (at[k - 1] + 1), view.server_load[k - 1], float(view.server_up[k - 1])]
         obs = np.concatenate([own, dag.ravel(), channel, servers]).astype(np.float32)
-        mask = self._mask(agent, pending)
-        if not pending:
-            self._masks[agent] = mask
-        return {"observation": obs, "action_mask": mask}
+        return {"observation": obs, "action_mask": self._mask(agent, pending)}
 
     # ------------------------------------------------------------------ render
     def render(self) -> str | None:
@@ -399,6 +446,11 @@ class MultiUserOffloadEnv(ParallelEnv):
         pass
 
 
+def _log_time(seconds: float) -> float:
+    """log10(1 + t / 1 ms) / 4: 0 for nothing, 1 at ~10 s."""
+    return math.log10(1.0 + seconds / 1e-3) / 4.0
+
+
 def parallel_env(config: "Mapping[str, Any] | MultiUserConfig | None" = None,
                  render_mode: str | None = None) -> MultiUserOffloadEnv:
     """``MultiUserOffload-v0`` (PettingZoo's ``parallel_env`` convention)."""
@@ -413,24 +465,34 @@ class SharedPolicyEnv(gym.Env):
     shows one agent's observation (with the actions already chosen this step taken as the
     others' decisions) and takes its action; the step that completes the token step runs
     the parallel environment.  Reward: 0 on the intermediate gym steps and, on the completing
-    one, the sum of every agent's reward of that token step (a team reward: the policy
-    maximises −Σ_u C_u/scale_u, the joint reference's objective with ω_u = 1/scale_u).
+    one, −Σ_u min(C_u, clip·scale_u) − Σ_u penalty_u over the agents of that token step,
+    clip = ``shared_reward_clip`` (a team reward: the joint reference's objective Σ_u C_u,
+    the figure evaluate.py multi reports, up to the cap; the parallel env's per-agent
+    rewards C_u/scale_u would weight a cheap request's token far above an expensive one's).
+    Why the cap: exploration meets rare catastrophic tokens (a cache migrated over a deeply
+    faded, shared uplink costs up to ~10³ times its all-device scale), and such returns
+    swamp PPO's value loss (its gradient norm is clipped jointly with the policy's, which
+    then stops learning).  A capped token costs more than its user's all-device decision
+    (≈ 1 scale, and that frees the edge for the others), so the cap leaves the ordering of
+    every sensible decision intact.  ``info["costs"]`` holds the true costs.
     The episode ends with the parallel one (terminated; truncated at its horizon).
+    Observations are ``{"observation": ...}`` (a Dict, like the single-user envs', so
+    train.py's MultiInputPolicy serves every env); the mask is :meth:`action_masks`.
     """
 
     metadata = {"render_modes": []}
 
     def __init__(self, config: "Mapping[str, Any] | MultiUserConfig | None" = None) -> None:
         self.par = MultiUserOffloadEnv(config)
-        self.observation_space = self.par._obs_space["observation"]
+        self.observation_space = spaces.Dict({"observation": self.par._obs_space["observation"]})
         self.action_space = self.par._act_space
         self._queue: list[str] = []
         self._pending: dict[str, int] = {}
         self._obs: dict[str, np.ndarray] | None = None
 
-    def _show(self) -> np.ndarray:
+    def _show(self) -> dict[str, np.ndarray]:
         self._obs = self.par.observe(self._queue[0], self._pending)
-        return self._obs["observation"]
+        return {"observation": self._obs["observation"]}
 
     def action_masks(self) -> np.ndarray:
         if self._obs is None:
@@ -452,13 +514,17 @@ class SharedPolicyEnv(gym.Env):
         if self._queue:
             return self._show(), 0.0, False, False, {}
         _, rewards, terms, truncs, infos = self.par.step(self._pending)
-        reward = float(sum(rewards[a] for a in self._pending))
-        info = {"costs": {a: infos[a]["cost"] for a in self._pending}}
+        clip = self.par.config.shared_reward_clip
+        reward = -float(sum(min(infos[a]["cost"], clip * infos[a]["scale"]) + infos[a]["penalty"]
+                            for a in self._pending))
+        info = {"costs": {a: infos[a]["cost"] for a in self._pending},
+                "slo_violations": {a: infos[a]["slo_violation"] for a in self._pending}}
         self._pending = {}
         if not self.par.agents:
             self._obs = None
             truncated = any(truncs.values())
-            return np.zeros(self.observation_space.shape, np.float32), reward, not truncated, truncated, info
+            final = {"observation": np.zeros(self.observation_space["observation"].shape, np.float32)}
+            return final, reward, not truncated, truncated, info
         self._queue = list(self.par.agents)
         return self._show(), reward, False, False, info
 

@@ -2,25 +2,30 @@
 
 The decision space is the environment's (``MultiUserOffload-v0``): each user picks a split
 ``(p, k)`` (:mod:`core.multi`), every level at its highest.  The objective is the total
-weighted cost Σ_u ω_u·C_u of the step, C_u = w_T·T_u + w_E·E_u from the engine
+cost Σ_u ω_u·C_u of the step under the system's objective (``weighted`` or ``slo``) from the engine
 (:meth:`core.multi.MultiUserSystem.evaluate`), ω_u a per-user weight (1 by default; the
 environment's reward uses 1/scale_u).
 
-Exact joint reference (:func:`solve_joint`): a MILP on HiGHS (highspy).  User u's cost
-under decision o = (p, k) depends on the others only through the *coupling* at server k
-(:meth:`core.multi.MultiUserSystem.coupling`): the number s of same-model users at k, the
-number U of users at k and the number G of model groups at k (each counting u).  So:
+Exact joint reference (:func:`solve_joint`): a MILP on HiGHS (highspy).  For a chain (block
+granularity) user u's result under option o = (p, k) splits into a part that depends on the
+others only through the number U of users at k (device nodes, migrations, transfers on the
+cell's uplink share; on a time-sliced server its (1 − ρ)/U share of the server too) and
+its batched server times t_i, which depend on who shares each layer's batch step:
+T_u = T0_u(o, U) + Σ_i t_i and E_u = E0_u(o, U) + P_idle·Σ_i t_i (:func:`_parts`).  So:
 
 * x[u,o] ∈ {0,1}, Σ_o x[u,o] = 1 (the options of :meth:`~core.multi.MultiUserSystem.options`);
-* counts as integer linear forms of x: N[m,k] = Σ_{u of model m} Σ_{o at k} x[u,o];
-  one-hot binaries a[k,m,j] (Σ_j a = 1, Σ_j j·a = N[m,k]), t[k,j] for U_k = Σ_m N[m,k]
-  and h[k,j] for G_k = Σ_m (1 − a[k,m,0]);
-* cost: continuous z[u,o,c] ∈ [0,1] per reachable coupling c = (s,U,G), which split x:
-  Σ_c z[u,o,c] = x[u,o]; and for each value v, Σ_{o at k, c: s_c = v} z[u,o,c] ≤ a[k,m(u),v]
-  (likewise U with t, G with h).  With x, a, t, h integral exactly one z — the one of the
-  actual coupling — equals x, so the objective Σ ω_u·C_u(o | c)·z + Σ ω_u·C_u(all-device)·x
-  is the engine's total exactly (a disaggregated, LP-tighter form of the product of
-  binaries x·a·t·h), with one enumerated cost per (user, option, reachable coupling);
+  y[u,k,i] = Σ_{o=(p,k), p ≤ i} x[u,o] says u runs layer i at k;
+* one-hot t[k,U] with Σ_U U·t = Σ_{u,o at k} x; continuous z[u,o,U] ∈ [0,1] split x[u,o]
+  over U (Σ_U z = x, Σ_{o at k} z[u,o,U] ≤ t[k,U]) and carry T0, E0: with x, t integral
+  exactly the z of the actual U equals x;
+* batched servers: τ[u,i] (ms) ≥ G·(own work·y[u,k,i] + Σ_v work_v,i·y[v,k,i]) / rate for the
+  FLOPs (rate: peak) and the bytes (rate: bandwidth; own bytes W + U·(B+1), a mate's
+  :func:`core.load.member_bytes`), v over the other users of u's model; big-M terms switch a
+  row off when y[u,k,i] = 0 or when the one-hot group count h[k,G] (G = Σ_m e[k,m],
+  e[k,m] ≥ x of model m's users at k) differs — the engine's batch step of
+  :mod:`core.load` exactly, tight at the optimum because cost grows with τ;
+* objective: ``weighted`` Σ ω_u·(w_T·T_u + w_E·E_u); ``slo`` Σ ω_u·(E_u + penalty·v_u) with a
+  violation binary per user, T_u − M·v_u ≤ target_u;
 * memory: y[k,m,i] ≥ Σ_{o at k, p ≤ i} x[u,o] for each user u of model m (layer i of model m
   resident at k), and Σ_{m,i} W[m,i]·y[k,m,i] + Σ_{u,o at k} KV_u(o)·x[u,o] ≤ capacity_k.
 
@@ -41,7 +46,8 @@ from typing import Sequence
 
 import numpy as np
 
-from core.multi import ALL_DEVICE, Decision, JointResult, MultiUserSystem, fairness
+from core.cost import evaluate
+from core.multi import ALL_DEVICE, Decision, JointResult, MultiUserSystem, fairness, placement_of
 
 __all__ = ["JointSolution", "best_response", "solve_joint", "brute_force_joint", "selfish", "all_edge", "all_device",
            "greedy_joint", "METHODS", "run_method"]
@@ -96,7 +102,7 @@ def brute_force_joint(system: MultiUserSystem, weights: Sequence[float] | None =
             continue
         total = 0.0
         for u, d in enumerate(combo):
-            total += w[u] * system.option_cost(u, d, system.coupling(u, combo))
+            total += w[u] * system.option_cost(u, d, combo)
         if best is None or total < best[0]:
             best = (total, combo)
     if best is None:
@@ -126,16 +132,36 @@ class _Model:
         self.rows.append((lo, hi, entries))
 
 
-def _couplings(nm_m: int, other_users: int, other_models: int) -> list[tuple[int, int, int]]:
-    """Reachable (s, U, G) at a server for a user whose model has ``nm_m`` candidate users
-    there (itself included) beside ``other_users`` candidates of ``other_models`` other models."""
-    out = []
-    for s in range(1, nm_m + 1):
-        for U in range(s, s + other_users + 1):
-            # G = 1 exactly when no other model is there; else 2..1 + min(models, users)
-            for G in ([1] if U == s else range(2, 2 + min(other_models, U - s))):
-                out.append((s, U, G))
-    return out
+def _parts(system: MultiUserSystem, u: int, d: Decision, others: int) -> tuple[float, float, float]:
+    """(T0, E0, S) of user u's option d = (p, k) with ``others`` other users at k, no batch
+    member and G = 1: the engine's makespan and energy less the server part, S = Σ_{i≥p}
+    t_i its server time (0 on a time-sliced server, whose time stays in T0 and E0).  A
+    chain's makespan is T0 + Σ t_i and its energy E0 + P_idle·Σ t_i exactly (the server
+    nodes run back to back between the upload and the download; the device idles)."""
+    user, K = system.users[u], system.K
+    coupling = [(0, 1)] * K
+    p, k = d
+    if k != ALL_DEVICE:
+        coupling[k - 1] = (others, 1)
+    inst = user.view_instance(coupling)
+    res = evaluate(inst, placement_of(user.n, d), record=False, check=False)
+    if k == ALL_DEVICE or inst.system.server_load_model[k - 1] != "batched":
+        return res.makespan_s, res.energy_j, 0.0
+    srv = float(sum(inst.srv_time[i][k - 1] for i in range(p, user.n)))
+    return res.makespan_s - srv, res.energy_j - inst.system.device.idle_power_w * srv, srv
+
+
+def _check_chains(system: MultiUserSystem) -> None:
+    for u, user in enumerate(system.users):
+        preds = user.token.preds
+        if any(list(preds[i]) != ([i - 1] if i else []) for i in range(user.n)):
+            raise ValueError(f"the joint MILP needs chain DAGs (block granularity); user {u}'s "
+                             f"{user.cfg.model} at {user.cfg.granularity!r} granularity is not a chain")
+
+
+MS = 1e3
+"""Server times are MILP columns in milliseconds (HiGHS's absolute feasibility tolerance
+is then far below the engine check's)."""
 
 
 def solve_joint(system: MultiUserSystem, weights: Sequence[float] | None = None, *,
@@ -150,9 +176,10 @@ def solve_joint(system: MultiUserSystem, weights: Sequence[float] | None = None,
     joint optimum.
 
     Options dominated at their own server are dropped before the model is built: (p, k) is
-    dominated by (p', k) with p' > p (fewer layers, hence no more memory at k, and the same
-    presence at k for the others) whose cost is no higher under every reachable coupling.
-    The greedy joint assignment is passed to HiGHS as its first incumbent when none of its
+    dominated by (p', k) with p' > p (fewer layers at k: no more memory, no more batch
+    work for the others, a subset of its own server times) whose T0 and E0 (``slo``) or
+    weighted T0, E0 (``weighted``) are no higher for every number of users at k.  The
+    greedy joint assignment is passed to HiGHS as its first incumbent when none of its
     options was pruned."""
     import highspy
 
@@ -163,84 +190,87 @@ def solve_joint(system: MultiUserSystem, weights: Sequence[float] | None = None,
         raise ValueError(f"mode must be 'exact' or 'relaxed', got {mode!r}")
     if time_limit_s is not None and not time_limit_s > 0:
         raise ValueError(f"time_limit_s must be > 0, got {time_limit_s!r}")
+    _check_chains(system)
     w = _weights(system, weights)
     users, K = system.users, system.K
     nu = len(users)
+    slo = system.objective == "slo"
+    wT, wE = (0.0, 1.0) if slo else (system.w_time_per_s, system.w_energy_per_j)
     all_opts = [system.options(u) for u in range(nu)]
     models = sorted({u.cfg.model_key for u in users})
     mi = {m: j for j, m in enumerate(models)}
     M = len(models)
     model_of = [mi[u.cfg.model_key] for u in users]
-    # candidates per server and model, reachable couplings, cost tables, dominance pruning
-    nm = [[sum(1 for u in range(nu) if model_of[u] == m and any(d[1] == k for d in all_opts[u]))
-           for m in range(M)] for k in range(1, K + 1)]
-    # a server whose memory cannot bind (every candidate at split 0 fits at once) lets any
-    # option with a cost no lower everywhere go, whatever its split
-    slack = [system.fits_all(k, [[d for d in all_opts[u] if d[1] == k] for u in range(nu)])
-             for k in range(1, K + 1)]
+    idle = [u.view_instance([(0, 1)] * K).system.device.idle_power_w for u in users]
+    batched = [users[0].nominal.server_load_model[k] == "batched" for k in range(K)]
+    cand = [[u for u in range(nu) if any(d[1] == k for d in all_opts[u])] for k in range(1, K + 1)]
+    # base tables per (user, option at k): rows over U = 1..|candidates at k|; dominance
     opts: list[list[Decision]] = []
-    table: dict[tuple[int, int], tuple[list[tuple[int, int, int]], dict[Decision, np.ndarray]]] = {}
+    table: dict[tuple[int, Decision], tuple[np.ndarray, np.ndarray]] = {}
     pruned = 0
     for u in range(nu):
         kept = [d for d in all_opts[u] if d[1] == ALL_DEVICE]
-        m = model_of[u]
+        for d in kept:
+            T, E, _ = _parts(system, u, d, 0)
+            table[u, d] = (np.array([T]), np.array([E]))
         for k in range(1, K + 1):
             at_k = sorted((d for d in all_opts[u] if d[1] == k), key=lambda d: -d[0])
-            if not at_k:
-                continue
-            counts = nm[k - 1]
-            cps = _couplings(counts[m], sum(counts) - counts[m], sum(1 for q in range(M) if q != m and counts[q]))
-            costs: dict[Decision, np.ndarray] = {}
+            here: list[Decision] = []
             for d in at_k:  # p descending: a dominator is always seen first
-                row = np.empty(len(cps))
-                for c, (s, U, G) in enumerate(cps):
-                    coupling = [(0, 0, 1)] * K
-                    coupling[k - 1] = (s - 1, U - 1, G)
-                    row[c] = w[u] * system.option_cost(u, d, coupling)
-                if any(np.all(other <= row) for other in costs.values()):
+                T = np.empty(len(cand[k - 1]))
+                E = np.empty(len(cand[k - 1]))
+                for U in range(1, len(cand[k - 1]) + 1):
+                    T[U - 1], E[U - 1], _ = _parts(system, u, d, U - 1)
+                if any((np.all(table[u, e][0] <= T) and np.all(table[u, e][1] <= E)) if slo
+                       else np.all(wT * table[u, e][0] + wE * table[u, e][1] <= wT * T + wE * E) for e in here):
                     pruned += 1
                     continue
-                if slack[k - 1]:
-                    beaten = [e for e, other in costs.items() if np.all(row <= other)]
-                    for e in beaten:
-                        del costs[e]
-                    pruned += len(beaten)
-                costs[d] = row
-            table[u, k] = (cps, costs)
-            kept += list(costs)
+                table[u, d] = (T, E)
+                here.append(d)
+            kept += here
         opts.append(kept)
     mdl = _Model()
     inf = highspy.kHighsInf
-    starts: dict[int, tuple] = {}
     x: dict[tuple[int, Decision], int] = {}
+    t_rows: list[list[tuple[int, float]]] = [[] for _ in range(nu)]  # slo: T_u in ms
     for u in range(nu):
         for d in opts[u]:
-            x[u, d] = mdl.col(w[u] * system.alone_cost(u, d) if d[1] == ALL_DEVICE else 0.0)
+            if d[1] == ALL_DEVICE:
+                T, E = table[u, d][0][0], table[u, d][1][0]
+                x[u, d] = mdl.col(w[u] * (wT * T + wE * E))
+                t_rows[u].append((x[u, d], T * MS))
+            else:
+                x[u, d] = mdl.col(0.0)
         mdl.row(1.0, 1.0, [(x[u, d], 1.0) for d in opts[u]])
+    starts: dict[int, dict] = {}
+    tau_bound = [0.0] * nu  # an upper bound of Σ τ_u (ms), for the slo big-M
     for k in range(1, K + 1):
         at = {u: [d for d in opts[u] if d[1] == k] for u in range(nu)}
         at = {u: ds for u, ds in at.items() if ds}
-        counts = nm[k - 1]
-        total = sum(counts)
-        a = {(m, c): mdl.col(0.0) for m in range(M) for c in range(counts[m] + 1)}
-        t = {c: mdl.col(0.0) for c in range(total + 1)}
-        h = {g: mdl.col(0.0) for g in range(M + 1)}
-        y: dict[tuple[int, int], int] = {}
-        zcol: dict[tuple[int, Decision, tuple[int, int, int]], int] = {}
-        starts[k] = (a, t, h, y, zcol)
-        for m in range(M):  # one-hot count of model m's users at k
-            mdl.row(1.0, 1.0, [(a[m, c], 1.0) for c in range(counts[m] + 1)])
-            mdl.row(0.0, 0.0, [(a[m, c], float(c)) for c in range(1, counts[m] + 1)]
-                    + [(x[u, d], -1.0) for u, ds in at.items() if model_of[u] == m for d in ds])
-        mdl.row(1.0, 1.0, [(col, 1.0) for col in t.values()])  # one-hot U_k
+        total = len(cand[k - 1])
+        t = {c: mdl.col(0.0) for c in range(total + 1)}  # one-hot U_k
+        mdl.row(1.0, 1.0, [(col, 1.0) for col in t.values()])
         mdl.row(0.0, 0.0, [(t[c], float(c)) for c in range(1, total + 1)]
                 + [(x[u, d], -1.0) for u, ds in at.items() for d in ds])
-        mdl.row(1.0, 1.0, [(col, 1.0) for col in h.values()])  # one-hot G_k = Σ_m (1 − a[m,0])
-        mdl.row(float(M), float(M), [(h[g], float(g)) for g in range(1, M + 1)]
-                + [(a[m, 0], 1.0) for m in range(M)])
-        # memory: shared weights once per (model, layer), caches per user
+        present = sorted({model_of[u] for u in at})
+        e, h = {}, {}
+        if batched[k - 1] and len(present) > 1:  # G_k = Σ_m e[k,m], one-hot h
+            for m in present:
+                e[m] = mdl.col(0.0)
+                for u, ds in at.items():
+                    if model_of[u] == m:
+                        mdl.row(-inf, 0.0, [(x[u, d], 1.0) for d in ds] + [(e[m], -1.0)])
+            h = {g: mdl.col(0.0) for g in range(len(present) + 1)}
+            mdl.row(1.0, 1.0, [(col, 1.0) for col in h.values()])
+            mdl.row(0.0, 0.0, [(h[g], float(g)) for g in range(1, len(present) + 1)] + [(e[m], -1.0) for m in present])
+        y: dict[tuple[int, int], int] = {}
+        zcol: dict[tuple[int, Decision, int], int] = {}
+        tau: dict[tuple[int, int], int] = {}
+        starts[k] = {"t": t, "e": e, "h": h, "y": y, "z": zcol, "tau": tau}
+        # memory: shared weights once per (model, layer), caches per user (only where it can bind)
+        slack = system.fits_all(k, [[d for d in all_opts[u] if d[1] == k] for u in range(nu)])
         mem_entries: list[tuple[int, float]] = []
-        for u, ds in ([] if slack[k - 1] else at.items()):  # memory rows only where memory can bind
+        for u, ds in ([] if slack else at.items()):
             user, m = users[u], model_of[u]
             inst = user.token
             for i in range(min(d[0] for d in ds), user.n):
@@ -256,29 +286,64 @@ def solve_joint(system: MultiUserSystem, weights: Sequence[float] | None = None,
             cap = system.capacity_bytes[k - 1]
             scale = max(cap, 1.0)
             mdl.row(-inf, cap / scale * (1 + 1e-12), [(col, v / scale) for col, v in mem_entries])
-        # cost columns z[u, d, c] (disaggregated: they split x[u, d] over the couplings and
-        # each coupling value is bounded by its one-hot binary)
-        for u in at:
-            m = model_of[u]
-            cps, costs = table[u, k]
-            by_s: dict[int, list[int]] = {}
+        # base cost columns z[u, d, U]: they split x[u, d] over U, each bounded by t[k, U]
+        for u, ds in at.items():
             by_U: dict[int, list[int]] = {}
-            by_G: dict[int, list[int]] = {}
-            for d, row in costs.items():
+            for d in ds:
+                T, E = table[u, d]
                 zs = []
-                for c, (s, U, G) in enumerate(cps):
-                    z = zcol[u, d, (s, U, G)] = mdl.col(float(row[c]), integer=False)
+                for U in range(1, total + 1):
+                    z = zcol[u, d, U] = mdl.col(w[u] * (wT * T[U - 1] + wE * E[U - 1]), integer=False)
                     zs.append(z)
-                    by_s.setdefault(s, []).append(z)
                     by_U.setdefault(U, []).append(z)
-                    by_G.setdefault(G, []).append(z)
+                    t_rows[u].append((z, T[U - 1] * MS))
                 mdl.row(0.0, 0.0, [(z, 1.0) for z in zs] + [(x[u, d], -1.0)])
-            links = [(by_s, lambda v: a[m, v])]
-            if M > 1:  # one model: U = s and G = 1, these rows would repeat the first
-                links += [(by_U, lambda v: t[v]), (by_G, lambda v: h[v])]
-            for tab, ind in links:
-                for v, zs in tab.items():
-                    mdl.row(-inf, 0.0, [(z, 1.0) for z in zs] + [(ind(v), -1.0)])
+            for U, zs in by_U.items():
+                mdl.row(-inf, 0.0, [(z, 1.0) for z in zs] + [(t[U], -1.0)])
+        if not batched[k - 1]:
+            continue
+        # batched server times τ[u, i] (ms) of u's layer i at k: the batch of every user of
+        # its model running layer i at k, each with its own work (core.load), times G
+        snap = users[0].view_instance([(0, 1)] * K).system
+        peak, bw, bg = snap.server_flops_per_s[k - 1], snap.server_mem_bw_bytes_per_s[k - 1], \
+            snap.server_background_users[k - 1]
+        work = {u: system.member_work(u) for u in at}
+        gs = list(h)[1:] if h else [1]
+        for u, ds in at.items():
+            m, tok = model_of[u], users[u].token
+            mates = [v for v in at if v != u and model_of[v] == m]
+            for i in range(min(d[0] for d in ds), users[u].n):
+                col = tau[u, i] = mdl.col(w[u] * (wT + wE * idle[u]) / MS, ub=inf, integer=False)
+                t_rows[u].append((col, 1.0))
+                y_u = [(x[u, d], 1.0) for d in ds if d[0] <= i]
+                shared = min(tok.weight_bytes[i], tok.mem_bytes[i])
+                own = (tok.flops[i] * (bg + 1), shared + (tok.mem_bytes[i] - shared) * (bg + 1))
+                worst = 0.0
+                for r, rate in ((0, peak), (1, bw)):
+                    others = [(v, work[v][r][i]) for v in mates if work[v][r][i] > 0]
+                    osum = sum(a for _, a in others)
+                    for g in gs:
+                        c = g * MS / rate
+                        big = c * (own[r] + osum)
+                        worst = max(worst, big)
+                        # τ ≥ c·(own·y_u + Σ a_v·y_v) − c·Σa_v·(1 − y_u) − big·(1 − h_g)
+                        entries = [(col, 1.0)] + [(xc, -c * (own[r] + osum) * a) for xc, a in y_u]
+                        for v, a in others:
+                            entries += [(x[v, d], -c * a) for d in at[v] if d[0] <= i]
+                        lo = -c * osum
+                        if h:
+                            entries.append((h[g], -big))
+                            lo -= big
+                        mdl.row(lo, inf, entries)
+                tau_bound[u] += worst
+    v_col: dict[int, int] = {}
+    if slo:  # violation indicators: T_u − bigT·v_u ≤ target_u (ms)
+        for u in range(nu):
+            big = max(c for _, c in t_rows[u] if c) + tau_bound[u] if t_rows[u] else 0.0
+            v_col[u] = mdl.col(w[u] * system.slo_penalty_j)
+            target = system.target_s(u) * MS
+            if big > target:
+                mdl.row(-inf, target, t_rows[u] + [(v_col[u], -(big - target))])
     t_build = time.perf_counter() - t0
     nc, nr = len(mdl.cost), len(mdl.rows)
     start, idx, val, lo, hi = [], [], [], [], []
@@ -298,7 +363,7 @@ def solve_joint(system: MultiUserSystem, weights: Sequence[float] | None = None,
                  np.asarray(lo), np.asarray(hi), np.asarray(start, dtype=np.int32),
                  np.asarray(idx, dtype=np.int32), np.asarray(val, dtype=float),
                  np.asarray(mdl.integer, dtype=np.int32) * (mode == "exact"))
-    start_cols = _warm_start(system, opts, x, starts, w, nc) if mode == "exact" else None
+    start_cols = _warm_start(system, opts, x, starts, v_col, w, nc) if mode == "exact" else None
     if start_cols is not None:
         hs.setSolution(start_cols)
     hs.run()
@@ -310,56 +375,58 @@ def solve_joint(system: MultiUserSystem, weights: Sequence[float] | None = None,
         raise RuntimeError(f"HiGHS found no joint solution (status {status})")
     col = np.asarray(hs.getSolution().col_value)
     decisions = [max(opts[u], key=lambda d: col[x[u, d]]) for u in range(nu)]
+    stats = {"columns": nc, "rows": nr, "build_s": t_build, "pruned_options": pruned}
     if mode == "relaxed":
         bound = float(info.objective_function_value)
-        sol = _finish(system, _repair(system, decisions), w, t0, status="relaxed",
-                      stats={"columns": nc, "rows": nr, "build_s": t_build, "pruned_options": pruned,
-                             "lp_bound": bound})
+        sol = _finish(system, _repair(system, decisions), w, t0, status="relaxed", stats={**stats, "lp_bound": bound})
         sol.gap = max(sol.objective - bound, 0.0) / sol.objective if sol.objective > 0 else 0.0
         if bound > sol.objective * (1 + 1e-6) + 1e-12:
             raise RuntimeError(f"joint LP bound {bound!r} exceeds the engine's cost {sol.objective!r} of a feasible answer")
         return sol
-    sol = _finish(system, decisions, w, t0,
-                  status="optimal" if status == "Optimal" else "time_limit",
-                  gap=float(info.mip_gap) if math.isfinite(info.mip_gap) else math.inf,
-                  stats={"columns": nc, "rows": nr, "build_s": t_build, "pruned_options": pruned})
+    sol = _finish(system, decisions, w, t0, status="optimal" if status == "Optimal" else "time_limit",
+                  gap=float(info.mip_gap) if math.isfinite(info.mip_gap) else math.inf, stats=stats)
     milp_obj = float(info.objective_function_value)
     if abs(milp_obj - sol.objective) > 1e-6 * max(1.0, abs(sol.objective)):
         raise RuntimeError(f"joint MILP objective {milp_obj!r} disagrees with the engine's {sol.objective!r}")
     return sol
 
 
-def _warm_start(system: MultiUserSystem, opts: list[list[Decision]], x: dict, starts: dict,
+def _warm_start(system: MultiUserSystem, opts: list[list[Decision]], x: dict, starts: dict, v_col: dict,
                 w: list[float], nc: int):
     """Every column's value for the greedy joint assignment, or None if a pruned option is
     in it (it then is no better than a kept one, and HiGHS starts without an incumbent)."""
     import highspy
 
     try:
-        greedy = greedy_joint(system, w).decisions
+        greedy = greedy_joint(system, w)
     except ValueError:
         return None
-    if any(d not in opts[u] for u, d in enumerate(greedy)):
+    dec = greedy.decisions
+    if any(d not in opts[u] for u, d in enumerate(dec)):
         return None
     col = np.zeros(nc)
-    for u, d in enumerate(greedy):
+    for u, d in enumerate(dec):
         col[x[u, d]] = 1.0
     users = system.users
-    models = sorted({u.cfg.model_key for u in users})
-    for k, (a, t, h, y, zcol) in starts.items():
-        here = [u for u, d in enumerate(greedy) if d[1] == k]
-        per_model = [sum(1 for u in here if users[u].cfg.model_key == m) for m in models]
-        U, G = len(here), sum(1 for c in per_model if c)
-        for m, c in enumerate(per_model):
-            col[a[m, c]] = 1.0
-        col[t[U]] = 1.0
-        col[h[G]] = 1.0
+    for k, cols in starts.items():
+        here = [u for u, d in enumerate(dec) if d[1] == k]
+        col[cols["t"][len(here)]] = 1.0
+        models = {users[u].cfg.model_key for u in here}
+        if cols["h"]:
+            col[cols["h"][len(models)]] = 1.0
+            mkeys = sorted({u.cfg.model_key for u in users})
+            for m, c in cols["e"].items():
+                col[c] = 1.0 if mkeys[m] in models else 0.0
         for u in here:
-            m = models.index(users[u].cfg.model_key)
-            for i in range(greedy[u][0], users[u].n):
-                if (m, i) in y:
-                    col[y[m, i]] = 1.0
-            col[zcol[u, greedy[u], (per_model[m], U, G)]] = 1.0
+            col[cols["z"][u, dec[u], len(here)]] = 1.0
+        for (m, i), c in cols["y"].items():
+            col[c] = 1.0 if any(dec[u][0] <= i and users[u].cfg.model_key == sorted(
+                {v.cfg.model_key for v in users})[m] for u in here) else 0.0
+        for (u, i), c in cols["tau"].items():
+            if dec[u][1] == k and dec[u][0] <= i:
+                col[c] = greedy.result.instances[u].srv_time[i][k - 1] * MS
+    for u, c in v_col.items():
+        col[c] = 1.0 if greedy.result.violations[u] else 0.0
     sol = highspy.HighsSolution()
     sol.col_value = list(col)
     sol.value_valid = True
@@ -372,13 +439,12 @@ def best_response(system: MultiUserSystem, u: int, decisions: list[Decision | No
     """User u's cheapest option given ``decisions`` of the others (None: absent); ``alone``
     ignores the others entirely (cost and memory).  Ties: first in ``options`` order."""
     best: tuple[float, Decision] | None = None
-    coupling = [(0, 0, 1)] * system.K if alone else None
     for d in system.options(u):
         trial = list(decisions)
         trial[u] = d
         if not alone and not system.fits(u, d, trial):
             continue
-        c = system.option_cost(u, d, coupling if alone else system.coupling(u, trial))
+        c = system.alone_cost(u, d) if alone else system.option_cost(u, d, trial)
         if best is None or c < best[0]:
             best = (c, d)
     if best is None:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from core.dag import build_dag
 from core.dynamics import DynamicsConfig, MECProcess
 from core.instance import Instance, make_instance
-from core.load import (batched_step_time_s, kv_bytes_per_user, per_user_memory_bytes,
+from core.load import (batched_step_time_s, kv_bytes_per_user, member_bytes, per_user_memory_bytes,
                        time_sliced_time_s)
 from core.system import Scenario, ServerConfig, make_snapshot
 
@@ -40,6 +40,31 @@ def test_golden_batched():
     assert time_sliced_time_s(F, M, 7 / 8, PEAK, BW) == pytest.approx(8.16e-3)
     # an embedding lookup reads less than its table: W counts as min(weight_bytes, mem_bytes)
     assert batched_step_time_s(0.0, 5e8, 4e3, 3, PEAK, BW) == pytest.approx(4e3 / BW)
+
+
+def test_golden_mixed_batch():
+    """Members pay their own work.  Layer: W = 1e8 B of weights, peak 1e12 FLOP/s, bw 1e11 B/s.
+    A prefill member: F = 5e10 FLOPs, M = 1.5e8 B (U = 5e7 of activations); a decode member:
+    F = 2e8, M = 1.02e8 (U = 2e6 of KV read).  A prefill batched with three decodes:
+      compute (5e10 + 3·2e8)/1e12 = 50.6 ms, memory (1e8 + 5e7 + 3·2e6)/1e11 = 1.56 ms → 50.6 ms
+    (the old copies rule, B = 3 prefills: 4·5e10/1e12 = 200 ms).  A decode batched with the
+    prefill and two decodes: compute (2e8 + 5e10 + 2·2e8)/1e12 = 50.6 ms, memory
+    (1e8 + 2e6 + 5e7 + 2·2e6)/1e11 = 1.56 ms → the same 50.6 ms step (copies rule: B = 3
+    decodes, max(8e8/1e12, (1e8 + 4·2e6)/1e11) = 1.08 ms).  member_bytes: M − min(W, M)."""
+    W = 1e8
+    assert member_bytes(W, 1.5e8) == 5e7 and member_bytes(W, 1.02e8) == pytest.approx(2e6)
+    assert member_bytes(5e8, 4e3) == 0.0  # an embedding lookup: its rows count as shared
+    pre = batched_step_time_s(5e10, W, 1.5e8, 0, PEAK, BW, others_flops=3 * 2e8, others_bytes=3 * 2e6)
+    assert pre == pytest.approx(50.6e-3)
+    assert batched_step_time_s(5e10, W, 1.5e8, 3, PEAK, BW) == pytest.approx(0.2)
+    dec = batched_step_time_s(2e8, W, 1.02e8, 0, PEAK, BW, others_flops=5e10 + 2 * 2e8, others_bytes=5e7 + 2 * 2e6)
+    assert dec == pytest.approx(50.6e-3)
+    assert batched_step_time_s(2e8, W, 1.02e8, 3, PEAK, BW) == pytest.approx(1.08e-3)
+    # members equal to the user: the copies rule with B + their number
+    assert batched_step_time_s(F, W, M, 2, PEAK, BW, others_flops=4 * F, others_bytes=4 * (M - W)) == \
+        pytest.approx(batched_step_time_s(F, W, M, 6, PEAK, BW))
+    with pytest.raises(ValueError, match="others_flops"):
+        batched_step_time_s(F, W, M, 0, PEAK, BW, others_flops=-1.0)
 
 
 def test_golden_per_user_memory():

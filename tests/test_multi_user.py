@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.cost import evaluate
+from core.load import batched_step_time_s
 from core.multi import MultiUserSystem, User, UserConfig, fairness, placement_of
 from core.system import Scenario, ServerConfig, load_scenario, make_snapshot, shannon_rate_bps, channel_gain
 from solvers.joint import METHODS, brute_force_joint, run_method, solve_joint
@@ -49,13 +50,18 @@ def test_one_user_is_the_single_user_engine(scenario_name, prefill):
 
 # --------------------------------------------------------------------------- coupling
 def test_two_users_share_batch_and_cell(multi):
-    """Two gpt2 users on server 1: each sees B = 1 batched user and half the uplink
-    bandwidth, its rate the Shannon rate on W/2 = 10 MHz (scenario W = 20 MHz)."""
+    """Two gpt2 users on server 1 at the same context: each layer's batch step is the
+    batched formula with B = 1 (the other member's work equals its own), and each gets half
+    the uplink bandwidth, its rate the Shannon rate on W/2 = 10 MHz (scenario W = 20 MHz)."""
     a, b = _users(multi, [dict(model="gpt2"), dict(model="gpt2")])
     system = MultiUserSystem(multi, [a, b])
     inst = system.instance(0, [(0, 1), (0, 1)])
     snap = inst.system
-    assert snap.server_background_users == [1, 0]
+    assert snap.server_background_users == [0, 0]
+    for i in range(a.n):
+        assert inst.srv_time[i][0] == pytest.approx(batched_step_time_s(
+            a.token.flops[i], a.token.weight_bytes[i], a.token.mem_bytes[i], 1, snap.server_flops_per_s[0],
+            snap.server_mem_bw_bytes_per_s[0]), rel=1e-12)
     g = channel_gain(0.2)
     for q, p in enumerate(multi.device.tx_powers_w):
         assert snap.uplink_bps[0][q] == pytest.approx(shannon_rate_bps(10e6, p, g), rel=1e-12)
@@ -66,6 +72,55 @@ def test_two_users_share_batch_and_cell(multi):
     # sharing costs: each is slower together than alone
     together = system.evaluate([(0, 1), (0, 1)]).results[0].makespan_s
     assert together > system.evaluate([(0, 1), (a.n, 0)]).results[0].makespan_s
+
+
+def test_batch_members_pay_their_own_work(multi):
+    """A gpt2 prefill (prompt 200) and a gpt2 decode (prompt 20, first decode token) on
+    server 1: layer i's batch step is max((F_pre + F_dec)/peak, (W + U_pre + U_dec)/bw) for
+    both (each member's own work, core.load), not the prefill's work twice (the old
+    copies rule, B = 1) nor the decode's twice.  With the decode at split 5, the prefill's
+    layers 0..4 run alone."""
+    (pre,) = _users(multi, [dict(model="gpt2", prompt_len=200)], include_prefill=True)
+    (dec,) = _users(multi, [dict(model="gpt2", prompt_len=20)])
+    system = MultiUserSystem(multi, [pre, dec])
+    both = [(0, 1), (0, 1)]
+    ip, idc = system.instance(0, both), system.instance(1, both)
+    peak, bw = ip.system.server_flops_per_s[0], ip.system.server_mem_bw_bytes_per_s[0]
+    P, D = pre.token, dec.token
+    for i in range(pre.n):
+        shared = min(P.weight_bytes[i], P.mem_bytes[i])
+        u_pre, u_dec = P.mem_bytes[i] - shared, D.mem_bytes[i] - min(D.weight_bytes[i], D.mem_bytes[i])
+        step = max((P.flops[i] + D.flops[i]) / peak, (shared + u_pre + u_dec) / bw)
+        assert ip.srv_time[i][0] == pytest.approx(step, rel=1e-12)
+        copies = batched_step_time_s(P.flops[i], P.weight_bytes[i], P.mem_bytes[i], 1, peak, bw)
+        assert ip.srv_time[i][0] <= copies * (1 + 1e-12)
+        if P.weight_bytes[i] <= min(P.mem_bytes[i], D.mem_bytes[i]):  # not the embedding lookup:
+            assert idc.srv_time[i][0] == pytest.approx(step, rel=1e-12)  # one step for both members
+    assert idc.srv_time[1][0] > batched_step_time_s(D.flops[1], D.weight_bytes[1], D.mem_bytes[1], 1, peak, bw)
+    split = system.instance(0, [(0, 1), (5, 1)])
+    alone = system.instance(0, [(0, 1), None])
+    assert split.srv_time[:5] == alone.srv_time[:5] and split.srv_time[5][0] == pytest.approx(ip.srv_time[5][0])
+
+
+def test_slo_objective_is_the_environments(multi):
+    """core.multi's slo cost is envs.objective.token_cost's: E + penalty·[T > target], the
+    target TTFT for a prefill and TPOT for a decode token; violations reported either way."""
+    from envs.objective import token_cost
+
+    (pre,) = _users(multi, [dict(model="gpt2")], include_prefill=True)
+    (dec,) = _users(multi, [dict(model="gpt2")])
+    kw = dict(ttft_target_s=0.3, tpot_target_s=0.02, slo_penalty_j=2.5)
+    system = MultiUserSystem(multi, [pre, dec], objective="slo", **kw)
+    for d0 in system.options(0)[::3]:
+        res = system.evaluate([d0, (dec.n, 0)])
+        for u, r in enumerate(res.results):
+            assert res.costs[u] == pytest.approx(token_cost("slo", r.makespan_s, r.energy_j, prefill=u == 0,
+                                                            w_time_per_s=1.0, w_energy_per_j=1.0, **kw), rel=1e-15)
+            assert res.violations[u] == (r.makespan_s > (0.3 if u == 0 else 0.02))
+    with pytest.raises(ValueError, match="objective"):
+        MultiUserSystem(multi, [pre], objective="latency")
+    with pytest.raises(ValueError, match="tpot_target_s"):
+        MultiUserSystem(multi, [pre], objective="slo", tpot_target_s=0.0)
 
 
 def test_other_model_is_a_round_robin_group(multi):
@@ -139,21 +194,40 @@ def test_fairness_golden():
 MODELS = ["gpt2", "qwen2.5-0.5b"]
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 10_000), tight=st.booleans())
-def test_joint_equals_brute_force(multi, seed, tight):
-    """Two users (gpt2 / qwen chains, prefill or decode, random distances and prompts):
-    the MILP's total equals exhaustive enumeration's; with tight server memory too."""
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), tight=st.booleans(), objective=st.sampled_from(["weighted", "slo"]))
+def test_joint_equals_brute_force(multi, seed, tight, objective):
+    """Two users (gpt2 / qwen chains, prefill or decode, random distances and prompts): the
+    MILP's total equals exhaustive enumeration's, for both objectives (slo with targets
+    drawn around the users' latencies so that both sides of the target occur); with tight
+    server memory too."""
     rng = np.random.default_rng(seed)
     scen = _tight(multi, 0.6) if tight else multi
     users = [User(UserConfig(model=MODELS[int(rng.integers(2))], prompt_len=int(rng.integers(8, 200)),
                              distance_scale=float(rng.uniform(0.3, 4.0))), scen,
                   include_prefill=bool(rng.integers(2))) for _ in range(2)]
-    system = MultiUserSystem(scen, users)
+    kw = dict(objective=objective, ttft_target_s=float(rng.uniform(0.05, 0.4)),
+              tpot_target_s=float(rng.uniform(0.005, 0.05)), slo_penalty_j=float(rng.uniform(0.01, 1.0)))
+    system = MultiUserSystem(scen, users, **kw)
     exact = brute_force_joint(system)
     milp = solve_joint(system)
     assert milp.status == "optimal"
     assert milp.objective == pytest.approx(exact.objective, rel=1e-9)
+
+
+def test_joint_equals_brute_force_same_model_batches(multi):
+    """Three gpt2 users (a prefill and two decodes) on the two batched edges:
+    the batch-time rows (each member's own work, per layer) give brute force's optimum, for
+    both objectives."""
+    rng = np.random.default_rng(11)
+    users = [User(UserConfig(model="gpt2", prompt_len=int(rng.integers(16, 256)),
+                             distance_scale=float(rng.uniform(0.5, 3.0))), multi,
+                  include_prefill=i == 0) for i in range(3)]
+    for objective in ("weighted", "slo"):
+        system = MultiUserSystem(multi, users, objective=objective, tpot_target_s=0.03)
+        exact = brute_force_joint(system, max_combinations=10 ** 6)
+        milp = solve_joint(system)
+        assert milp.objective == pytest.approx(exact.objective, rel=1e-9)
 
 
 def test_joint_beats_every_baseline(multi):

@@ -83,6 +83,36 @@ def test_one_user_reward_is_the_single_user_cost():
     assert step == user.total_steps
 
 
+def test_slo_objective_reward():
+    """objective slo: each token costs E + penalty·[T > target] (TTFT for the prefill, TPOT
+    for decode); the reward is −cost/scale, the scale the alone all-device slo cost; the
+    violation is reported in infos."""
+    cfg = dict(models=("gpt2",), initial_users=1, arrival_rate_per_step=0.0, max_steps=4, fading=False,
+               shadowing=False, prompt_len_range=(32, 32), mean_new_tokens=3.0, objective="slo",
+               ttft_target_s=0.08, tpot_target_s=0.02, slo_penalty_j=0.5)
+    env = parallel_env(cfg)
+    env.reset(seed=1)
+    (agent,) = env.agents
+    user = env.users[agent]
+    seen = set()
+    while env.agents:
+        prefill = user.context is None
+        scale = env._scale[agent][0 if prefill else 1]
+        action = env.encode((0, 2)) if prefill else env.num_actions - 1
+        _, rew, _, _, info = env.step({agent: action})
+        i = info[agent]
+        late = i["makespan_s"] > (0.08 if prefill else 0.02)
+        assert i["slo_violation"] == late
+        assert i["cost"] == pytest.approx(i["energy_j"] + (0.5 if late else 0.0), rel=1e-15)
+        assert rew[agent] == pytest.approx(-i["cost"] / scale, rel=1e-12)
+        seen.add(late)
+    assert seen == {True, False}  # the all-device decode misses TPOT, the offloaded prefill meets TTFT
+    with pytest.raises(ValueError, match="objective"):
+        MultiUserConfig(objective="energy")
+    with pytest.raises(ValueError, match="ttft_target_s"):
+        MultiUserConfig(ttft_target_s=-1.0)
+
+
 def test_masked_action_is_replaced_and_penalised():
     """A gpt2 user (14 nodes) beside qwen's 26-node action space: split 20 on server 1 does
     not exist for it, is masked, replaced by its best response and penalised."""
@@ -132,21 +162,22 @@ def test_bench_multi_prints_the_tables():
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| 2 | ")]
-    assert len(rows) == 1 + len(__import__("solvers.joint").joint.METHODS)
+    assert len(rows) == 2 + len(__import__("solvers.joint").joint.METHODS)  # methods, summary, env rate
+    assert "CPU ms per agent-step" in proc.stdout
     bad = subprocess.run([sys.executable, "benchmarks/bench_multi.py", "--users", "0"], cwd=root,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--users" in bad.stderr
 
 
 def test_shared_policy_view():
-    """The Gymnasium view passes Gymnasium's checker; its rewards add up to the parallel
-    env's (same seed, same actions: every agent's first unmasked action), and MaskablePPO
-    runs on it."""
+    """The Gymnasium view passes Gymnasium's checker; its reward per token step is the team's
+    −Σ_u min(C_u, clip·scale_u) − penalties of the parallel env's step (same seed, same
+    actions: every agent's first unmasked action), and MaskablePPO runs on it."""
     from gymnasium.utils.env_checker import check_env
 
     from envs.multi_user import SharedPolicyEnv
 
-    cfg = {**SMALL, "max_steps": 8}
+    cfg = {**SMALL, "max_steps": 8, "shared_reward_clip": 0.5}  # a low floor, so that it bites
     env = SharedPolicyEnv(cfg)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -160,17 +191,21 @@ def test_shared_policy_view():
             break
     par = parallel_env(cfg)
     obs, _ = par.reset(seed=4)
-    expected = 0.0
+    expected, floored = 0.0, 0
     while par.agents:
         pending = {}
         for a in list(par.agents):
             pending[a] = int(np.flatnonzero(par.observe(a, pending)["action_mask"])[0])
-        obs, rew, *_ = par.step(pending)
-        expected += sum(rew[a] for a in pending)
-    assert total == pytest.approx(expected, rel=1e-12)
+        obs, rew, _, _, info = par.step(pending)
+        clip = par.config.shared_reward_clip
+        expected -= sum(min(info[a]["cost"], clip * info[a]["scale"]) + info[a]["penalty"] for a in pending)
+        floored += sum(info[a]["cost"] > clip * info[a]["scale"] for a in pending)
+        for a in pending:  # the parallel env's own reward: −C/scale − penalty
+            assert rew[a] == pytest.approx(-info[a]["cost"] / info[a]["scale"] - info[a]["penalty"], rel=1e-12)
+    assert total == pytest.approx(expected, rel=1e-12) and floored > 0
 
     from sb3_contrib import MaskablePPO
 
-    model = MaskablePPO("MlpPolicy", SharedPolicyEnv(cfg), n_steps=32, batch_size=16, n_epochs=1, seed=0,
+    model = MaskablePPO("MultiInputPolicy", SharedPolicyEnv(cfg), n_steps=32, batch_size=16, n_epochs=1, seed=0,
                         device="cpu")
     model.learn(total_timesteps=32)
