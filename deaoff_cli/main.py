@@ -21,7 +21,6 @@ decode tokens).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -141,7 +140,7 @@ def run(job: MainJob, command: str) -> Path:
     from deaoff_cli.evaluate_agents import AgentsEvalConfig, run_agents
     from deaoff_cli.train import resolve_new, train
 
-    env_config = dataclasses.asdict(job.env())
+    env_config = job.env().to_dict()  # dynamics: the keys set (the scenario fills its own section)
     options = {"algo": job.algo, "env": job.env_id, "timesteps": job.timesteps, "seed": job.seed,
                "log_dir": str(job.out), "n_envs": job.n_envs, "env_config": env_config, "config": None}
     resolve_new({**dict.fromkeys(("resume", "eval_freq", "eval_episodes")), **options})  # fails before training
