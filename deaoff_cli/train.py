@@ -56,7 +56,7 @@ import yaml
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback, ProgressBarCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.save_util import load_from_zip_file
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 
 import envs
 from agents import seeds as seeding
@@ -174,15 +174,25 @@ def make_env(env_id: str, config: Mapping[str, Any]) -> gym.Env:
 def make_envs(cfg: RunConfig, env_seeds: range) -> VecEnv:
     """The training envs, env i seeded with ``env_seeds[i]`` (agents.seeds.training_seeds)."""
     vec_cls = SubprocVecEnv if cfg.vec_env == "subproc" and cfg.n_envs > 1 else DummyVecEnv
-    return make_vec_env(make_env, n_envs=cfg.n_envs, seed=env_seeds.start, vec_env_cls=vec_cls,
-                        env_kwargs={"env_id": cfg.env_id, "config": cfg.env_config})
+    vec = make_vec_env(make_env, n_envs=cfg.n_envs, seed=env_seeds.start, vec_env_cls=vec_cls,
+                       env_kwargs={"env_id": cfg.env_id, "config": cfg.env_config})
+    if cfg.hyperparams.get("normalize_reward", False):
+        # heavy-tailed token costs (a cache moved over a deep fade) would swamp the value
+        # targets; scaled and clipped rewards for training only (statistics restart on --resume)
+        vec = VecNormalize(vec, norm_obs=False, norm_reward=True, clip_reward=10.0,
+                           gamma=float(cfg.hyperparams.get("gamma", 0.99)))
+    return vec
 
 
 def make_eval_env(cfg: RunConfig) -> VecEnv:
     """The periodic evaluation's env: episode e has seed ``model_selection_seeds(seed)[e]``."""
-    return make_vec_env(make_env, n_envs=1, seed=seeding.model_selection_seeds(cfg.seed, cfg.eval_episodes).start,
-                        vec_env_cls=DummyVecEnv, wrapper_class=seeding.EpisodeSeeds,
-                        env_kwargs={"env_id": cfg.env_id, "config": cfg.env_config})
+    vec = make_vec_env(make_env, n_envs=1, seed=seeding.model_selection_seeds(cfg.seed, cfg.eval_episodes).start,
+                       vec_env_cls=DummyVecEnv, wrapper_class=seeding.EpisodeSeeds,
+                       env_kwargs={"env_id": cfg.env_id, "config": cfg.env_config})
+    if cfg.hyperparams.get("normalize_reward", False):
+        # the same wrapper type as training (the eval callback syncs them), normalising nothing
+        vec = VecNormalize(vec, training=False, norm_obs=False, norm_reward=False)
+    return vec
 
 
 def _space_summary(space: gym.Space) -> str:
