@@ -39,8 +39,13 @@ RESERVED = frozenset({"self", "policy", "env", "tensorboard_log", "verbose", "se
 """Constructor arguments train.py sets itself."""
 CLASS_ARGS = frozenset({"rollout_buffer_class", "replay_buffer_class"})
 """Constructor arguments that take a class and have no name table here."""
-TRAINING_KEYS = frozenset({"n_envs"})
-"""Keys a section may hold that are not algorithm arguments."""
+TRAINING_KEYS = frozenset({"n_envs", "normalize_reward", "pretrain_episodes"})
+"""Keys a section may hold that are not algorithm arguments: ``n_envs``; ``normalize_reward``
+(train.py scales the training rewards by a running estimate of the discounted return's
+standard deviation and clips them to ±10, SB3's ``VecNormalize(norm_obs=False)``; the
+evaluation env and evaluate.py see the env's own rewards); ``pretrain_episodes`` (MaskablePPO on
+DecoderSplit-v1: behaviour cloning of the myopic optimum on that many demonstration
+episodes before the RL updates, :mod:`agents.imitation`)."""
 SCHEDULES = frozenset({"learning_rate", "clip_range", "clip_range_vf"})
 POLICY_RESERVED = frozenset({"self", "observation_space", "action_space", "lr_schedule"})
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
@@ -112,6 +117,13 @@ def validate(algo: str, hyperparams: Mapping[str, Any], where: str = "hyperparam
     n_envs = hyperparams.get("n_envs", 1)
     if not isinstance(n_envs, int) or isinstance(n_envs, bool) or n_envs < 1:
         raise ConfigError(f"{where}: n_envs must be an integer >= 1, got {n_envs!r}")
+    if not isinstance(hyperparams.get("normalize_reward", False), bool):
+        raise ConfigError(f"{where}: normalize_reward must be true or false, got {hyperparams['normalize_reward']!r}")
+    pre = hyperparams.get("pretrain_episodes", 0)
+    if isinstance(pre, bool) or not isinstance(pre, int) or not 0 <= pre <= 999:
+        raise ConfigError(f"{where}: pretrain_episodes must be an integer in [0, 999], got {pre!r}")
+    if pre and algo != "maskable_ppo":
+        raise ConfigError(f"{where}: pretrain_episodes needs maskable_ppo (the cloned policy is masked), not {algo}")
     pk = hyperparams.get("policy_kwargs") or {}
     if not isinstance(pk, Mapping):
         raise ConfigError(f"{where}: policy_kwargs must be a mapping, got {pk!r}")

@@ -10,13 +10,13 @@ One :class:`MECProcess` per environment, driven by the environment's seeded gene
   reflected Gaussian random walk; or ``path``, the user moves along a road lined with the
   servers (Gauss-Markov speed) and a server beyond its coverage radius is out of range
   (down in the snapshot, its caches lost): handover (:mod:`core.mobility`).
-* Thermal throttling (opt-in ``thermal``): a first-order RC model of the phone's
+* Thermal throttling (``thermal``, on by default): a first-order RC model of the phone's
   temperature, heated by the device energy of each token (``advance(rng,
   device_energy_j=..., elapsed_s=...)``); above a threshold the snapshot's device runs at
   capped DVFS levels and DRAM bandwidth (:mod:`core.thermal`).
 * Edge background load: a birth-death Markov chain over discrete load levels
   (time-sliced servers).
-* Background users (batched servers, opt-in ``background_users``): a discrete-time
+* Background users (batched servers, ``background_users``, on by default): a discrete-time
   birth-death process per server.  Each token, B(t+1) = B(t) + A − D with arrivals
   A ~ Bernoulli(``user_arrival_prob``) (none when B = ``max_background_users`` or when
   one more user's KV cache would not fit the server: admission control) and
@@ -29,6 +29,10 @@ One :class:`MECProcess` per environment, driven by the environment's seeded gene
   1/``outage_mean_tokens`` per token); the KV caches it held are lost.  The long-run
   fraction of tokens a server is down is p·L / (1 + p·L) (p = outage_prob, L = mean length).
 
+A scenario YAML may carry a ``dynamics:`` section (keys of :class:`DynamicsConfig`):
+:func:`scenario_dynamics` reads it, and the environment layers it between these defaults
+and the user's own settings (the multi-edge presets turn on ``path`` mobility there).
+
 Every switch that is off takes no random draws, so the seeded trajectories of the other
 processes do not change when a new switch is added; the thermal model takes none at all
 after ``reset`` (its path depends on the plans, never on extra draws), so the random
@@ -39,12 +43,14 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+import yaml
 
 from .mobility import PathMobility
-from .system import Scenario, SystemSnapshot, make_snapshot, reject_unknown_keys
+from .system import SCENARIO_DIR, Scenario, SystemSnapshot, make_snapshot, reject_unknown_keys
 from .thermal import ThermalModel, capped_levels
 
 MOBILITY_MODELS = ("random-walk", "path")
@@ -84,8 +90,9 @@ class DynamicsConfig:
     """``path``: time the user moves per token, fixed so the trajectory does not depend on
     the plans (≈ 1/51.5 tok/s, llama.cpp Hexagon Llama-3.2-1B decode on Snapdragon 8 Elite);
     also the thermal model's Δt when ``advance`` is not told the token's length."""
-    thermal: bool = False
-    """Device thermal throttling (off by default: existing seeded trajectories unchanged)."""
+    thermal: bool = True
+    """Device thermal throttling (on by default: a phone cannot sustain its first-run speed;
+    docs/system-model.md, dynamics)."""
     ambient_temp_c: float = 25.0
     """T_amb (room temperature, an assumption)."""
     thermal_resistance_k_per_w: float = 12.0
@@ -107,9 +114,9 @@ class DynamicsConfig:
     """Background-load levels ρ (fraction of the server taken by other users)."""
     load_stay_prob: float = 0.8
     """Probability that a server's load level stays the same for the next token."""
-    background_users: bool = False
-    """Birth-death process of the users batched on each ``batched`` server (off by default:
-    seeded trajectories of existing configurations are unchanged)."""
+    background_users: bool = True
+    """Birth-death process of the users batched on each ``batched`` server (on by default;
+    no draws on a scenario without batched servers)."""
     user_arrival_prob: float = 0.1
     """Per-token probability that one more user joins a batched server."""
     user_departure_prob: float = 0.02
@@ -183,6 +190,27 @@ class DynamicsConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> "DynamicsConfig":
         reject_unknown_keys(cls, data, "dynamics")
         return cls(**data)
+
+
+def scenario_dynamics(name_or_path: str | Path) -> dict[str, Any]:
+    """The ``dynamics:`` section of a scenario preset (``configs/scenarios/NAME.yaml``) or
+    YAML path: dynamics settings that belong to that world (e.g. ``mobility_model: path``
+    on a road lined with edge servers); {} when it has none.  Its keys are checked
+    against :class:`DynamicsConfig`."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = SCENARIO_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        return {}  # load_scenario reports a missing scenario with its own message
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError:
+        return {}  # likewise: load_scenario names the YAML error
+    section = data.get("dynamics") if isinstance(data, Mapping) else None
+    if section is None:
+        return {}
+    reject_unknown_keys(DynamicsConfig, section, f"scenario {path.name}: dynamics")
+    return dict(section)
 
 
 def _finite(v: Any) -> bool:

@@ -343,6 +343,7 @@ def load_scenario(name_or_path: str | Path | Scenario) -> Scenario:
     except yaml.YAMLError as exc:
         raise ValueError(f"scenario file {path} is not valid YAML: {exc}") from None
     data.setdefault("name", path.stem)
+    data.pop("dynamics", None)  # the world's dynamics settings: core.dynamics.scenario_dynamics
     return Scenario.from_dict(data)
 
 

@@ -56,7 +56,7 @@ import yaml
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback, ProgressBarCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.save_util import load_from_zip_file
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 
 import envs
 from agents import seeds as seeding
@@ -177,15 +177,43 @@ def make_env(env_id: str, config: Mapping[str, Any]) -> gym.Env:
 def make_envs(cfg: RunConfig, env_seeds: range) -> VecEnv:
     """The training envs, env i seeded with ``env_seeds[i]`` (agents.seeds.training_seeds)."""
     vec_cls = SubprocVecEnv if cfg.vec_env == "subproc" and cfg.n_envs > 1 else DummyVecEnv
-    return make_vec_env(make_env, n_envs=cfg.n_envs, seed=env_seeds.start, vec_env_cls=vec_cls,
-                        env_kwargs={"env_id": cfg.env_id, "config": cfg.env_config})
+    vec = make_vec_env(make_env, n_envs=cfg.n_envs, seed=env_seeds.start, vec_env_cls=vec_cls,
+                       env_kwargs={"env_id": cfg.env_id, "config": cfg.env_config})
+    if cfg.hyperparams.get("normalize_reward", False):
+        # heavy-tailed token costs (a cache moved over a deep fade) would swamp the value
+        # targets; scaled and clipped rewards for training only (statistics restart on --resume)
+        vec = VecNormalize(vec, norm_obs=False, norm_reward=True, clip_reward=10.0,
+                           gamma=float(cfg.hyperparams.get("gamma", 0.99)))
+    return vec
+
+
+def _pretrain(model, cfg: RunConfig, run_dir: Path) -> None:
+    """``pretrain_episodes``: behaviour cloning of the myopic optimum before the RL updates
+    (agents/imitation.py); the cloned model is kept as RUN_DIR/pretrained.zip."""
+    episodes = int(cfg.hyperparams.get("pretrain_episodes", 0) or 0)
+    if episodes <= 0:
+        return
+    from agents.imitation import behaviour_cloning, collect_demonstrations, demonstration_seeds
+
+    if cfg.env_id != "DecoderSplit-v1":
+        raise ConfigError(f"pretrain_episodes needs DecoderSplit-v1, not {cfg.env_id}")
+    t0 = time.perf_counter()
+    demos = collect_demonstrations(cfg.env_id, cfg.env_config, demonstration_seeds(cfg.seed, episodes))
+    history = behaviour_cloning(model, demos, seed=cfg.seed)
+    model.save(run_dir / "pretrained.zip")
+    print(f"pretrained on {episodes} myopic-optimum episodes ({len(demos['actions']):,} tokens): "
+          f"NLL {history[0]:.3f} -> {history[-1]:.3f} in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
 def make_eval_env(cfg: RunConfig) -> VecEnv:
     """The periodic evaluation's env: episode e has seed ``model_selection_seeds(seed)[e]``."""
-    return make_vec_env(make_env, n_envs=1, seed=seeding.model_selection_seeds(cfg.seed, cfg.eval_episodes).start,
-                        vec_env_cls=DummyVecEnv, wrapper_class=seeding.EpisodeSeeds,
-                        env_kwargs={"env_id": cfg.env_id, "config": cfg.env_config})
+    vec = make_vec_env(make_env, n_envs=1, seed=seeding.model_selection_seeds(cfg.seed, cfg.eval_episodes).start,
+                       vec_env_cls=DummyVecEnv, wrapper_class=seeding.EpisodeSeeds,
+                       env_kwargs={"env_id": cfg.env_id, "config": cfg.env_config})
+    if cfg.hyperparams.get("normalize_reward", False):
+        # the same wrapper type as training (the eval callback syncs them), normalising nothing
+        vec = VecNormalize(vec, training=False, norm_obs=False, norm_reward=False)
+    return vec
 
 
 def _space_summary(space: gym.Space) -> str:
@@ -470,6 +498,7 @@ def train(args: argparse.Namespace | Mapping[str, Any] | None = None, /, **kwarg
                 raise ConfigError(f"{cfg.algo} rejected the hyperparameters: {' '.join(str(exc).split())}") from None
             run_dir = _new_run_dir(Path(opts["log_dir"]), cfg)
             model.tensorboard_log = str((run_dir / "tb").resolve())
+            _pretrain(model, cfg, run_dir)
         _write_run_files(run_dir, cfg, command, append_command=resume, seeds=seed_record)
         (run_dir / "checkpoints").mkdir(exist_ok=True)
         callbacks, bar = _callbacks(cfg, run_dir, eval_env, resume, opts["progress"])

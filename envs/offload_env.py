@@ -1,6 +1,7 @@
 """Gymnasium environments for per-token placement of decoder layers on device and edge."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
@@ -13,7 +14,7 @@ import numpy as np
 from gymnasium import spaces
 
 from core.cost import DEVICE, Result, Simulator, evaluate, fallback_location, feasible_locations, split_fits
-from core.dynamics import DynamicsConfig, MECProcess
+from core.dynamics import DynamicsConfig, MECProcess, scenario_dynamics
 from core.instance import Instance, Placement
 from core.models import load_model_spec
 from core.system import load_scenario, make_snapshot, reject_unknown_keys
@@ -36,8 +37,10 @@ class EnvConfig:
     ``urban-5g``: a Snapdragon-8-Gen-3 phone, a shared L4 over 5G NR)."""
     prompt_len: int = 128
     """Prompt tokens (the prefill)."""
-    new_tokens: int = 32
-    """Decode tokens generated after the prefill."""
+    new_tokens: int = 256
+    """Decode tokens generated after the prefill (256: a chat-length reply, the middle of
+    128-512, long enough that the KV cache grows to a size that is costly to move and
+    that outages and handovers fall inside a request; docs/system-model.md, dynamics)."""
     include_prefill: bool = True
     """Whether the prefill is the episode's first token (else the prompt's caches start on the device)."""
     weight_dtype: str = "fp16"
@@ -77,12 +80,25 @@ class EnvConfig:
     """Servers the observation and action spaces have room for (the scenario may have 1 ..
     max_servers): absent servers are zero rows with presence 0 and always masked, so one
     policy runs on every scenario with up to this many servers."""
-    dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
-    """Which dynamics are on (see core.dynamics.DynamicsConfig)."""
+    dynamics: DynamicsConfig | dict = field(default_factory=dict)
+    """Which dynamics are on (see core.dynamics.DynamicsConfig).  A mapping is layered:
+    DynamicsConfig's defaults, then the scenario's own ``dynamics:`` section
+    (:func:`core.dynamics.scenario_dynamics`, e.g. path mobility in the multi-edge presets),
+    then these keys; after construction this attribute holds the resolved DynamicsConfig of
+    ``scenario`` (each world of ``scenario_pool`` resolves its own, ``world_dynamics``).  A
+    DynamicsConfig instance is taken whole (no scenario section)."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.dynamics, Mapping):
-            self.dynamics = DynamicsConfig.from_dict(self.dynamics)
+        if isinstance(self.dynamics, DynamicsConfig):
+            self._dynamics_overrides = dataclasses.asdict(self.dynamics)
+        elif isinstance(self.dynamics, Mapping):
+            self._dynamics_overrides = dict(self.dynamics)
+            DynamicsConfig.from_dict(self._dynamics_overrides)  # the user's keys, named in any error
+        else:
+            raise ValueError(f"config.dynamics must be a mapping, got {type(self.dynamics).__name__}")
+        if not isinstance(self.scenario, str):
+            raise ValueError(f"config.scenario must be a preset name or a YAML path, got {self.scenario!r}")
+        self.dynamics = self.world_dynamics(self.scenario)
         if isinstance(self.max_servers, bool) or not isinstance(self.max_servers, int) or self.max_servers < 1:
             raise ValueError(f"config.max_servers must be an integer >= 1, got {self.max_servers!r}")
         for key in ("prompt_len", "new_tokens"):
@@ -115,8 +131,19 @@ class EnvConfig:
         reject_unknown_keys(cls, data, "env config")
         return cls(**dict(data))
 
+    def world_dynamics(self, scenario: str) -> DynamicsConfig:
+        """The dynamics of one world: the defaults, the scenario's section, the user's keys."""
+        if not isinstance(getattr(self, "_dynamics_overrides", None), dict):
+            return self.dynamics
+        return DynamicsConfig.from_dict({**scenario_dynamics(scenario), **self._dynamics_overrides})
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain data that rebuilds this config: ``dynamics`` holds the keys that were set
+        (the scenario's section and the defaults fill the rest again), so the same config
+        run on another scenario picks up that scenario's own dynamics."""
+        out = dataclasses.asdict(self)
+        out["dynamics"] = copy.deepcopy(self._dynamics_overrides)
+        return out
 
 
 def _log_scale(x: float, decades: float) -> float:
@@ -168,12 +195,13 @@ class _OffloadBase(gym.Env):
                             cfg.weight_dtype, cfg.act_dtype)
         full = tokens.instance(cfg.prompt_len + cfg.new_tokens, make_snapshot(scenario), [-1] * tokens.num_nodes)
         model_bytes = sum(full.mem_need)
-        if ((cfg.dynamics.outages or cfg.dynamics.mobility_model == "path")
+        dyn = cfg.world_dynamics(name)
+        if ((dyn.outages or dyn.mobility_model == "path")
                 and model_bytes > scenario.device.mem_capacity_bytes):
             raise ValueError(f"outages or path mobility are on but {cfg.model} ({model_bytes / 1e9:.2f} GB with its cache) "
                              f"does not fit the device of {name!r} ({scenario.device.mem_capacity_bytes / 1e9:.2f} GB): "
                              "a token could have nowhere to run")
-        return {"scenario": scenario, "tokens": tokens, "process": MECProcess(scenario, cfg.dynamics),
+        return {"scenario": scenario, "tokens": tokens, "process": MECProcess(scenario, dyn), "dynamics": dyn,
                 "num_locations": 1 + scenario.num_servers, "num_nodes": tokens.num_nodes, "model_bytes": model_bytes}
 
     def _use_world(self, i: int) -> None:

@@ -30,6 +30,16 @@ minimum ranges over, so LB ≤ V* ≤ the cost of any plan sequence of the class
 the class, not every placement: a bound over every policy also needs each token's exact
 optimum over all placements (the solver's weighted-sum mode with the caches moved for free).
 
+**Speed.**  The engine's KV migrations form a serial phase before the token's computation
+(:mod:`core.cost`), so a transition whose caches all survived costs exactly
+c_t(s', s) = c*_t(s) + Σ_i m_t(i, a_i(s'), k_i(s)): the plan's cost with nothing to move
+plus, per cache that moves, w_T·d + w_E·(E_tx + E_rx + P_idle·d) (d the migration's
+duration; the idle power runs during the migration phase).  The DP prices those
+transitions from one engine evaluation per plan and a table per token (vectorised), and
+evaluates with the engine only the transitions that rebuild lost caches (after an outage
+or a handover) and the first token; the chosen sequence is replayed by the engine and
+must equal the DP's value (else RuntimeError).  ``fast=False`` evaluates everything.
+
 **Exogenous future.**  The snapshots are taken as given.  Every random process of the
 dynamics is independent of the plans (same seed ⇒ same future for every policy), so for
 them the yardstick is exact; the thermal state is not (a plan that computes on the device
@@ -40,6 +50,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Sequence
+
+import numpy as np
 
 from core.cost import DEVICE, Result, evaluate, placement_fits, weighted_cost
 from core.instance import Placement
@@ -165,40 +177,63 @@ def episode_cost(tokens: TokenModel, snapshots: Sequence[SystemSnapshot], contex
 
 def clairvoyant_plan(tokens: TokenModel, snapshots: Sequence[SystemSnapshot], contexts: Sequence[int | None], *,
                      w_time_per_s: float, w_energy_per_j: float,
-                     initial_kv_loc: Sequence[int] | None = None) -> ClairvoyantResult:
+                     initial_kv_loc: Sequence[int] | None = None, fast: bool = True) -> ClairvoyantResult:
     """The best split-plan sequence for a known future, and a lower bound (module docstring).
 
     ``snapshots[t]`` and ``contexts[t]`` describe token t (context None: the prefill; see
     :func:`episode_contexts`); ``initial_kv_loc``: where the caches are before the first token
     (default: none before a prefill, on the device otherwise, as in the environment).
+    ``fast``: price the transitions whose caches all survived by the engine's additive
+    migration phase (module docstring, "Speed"); False evaluates every transition with the
+    engine (the same optimum, |plans| times slower; kept for the tests).
     Raises ValueError when some token has no feasible plan.
     """
     ep = _Episode(tokens, snapshots, contexts, w_time_per_s, w_energy_per_j, initial_kv_loc)
     plans = split_plans(ep.n, ep.m)
     locs = [p.placement(ep.n) for p in plans]
+    loc_arr = np.array(locs, dtype=int)  # plans x nodes
+    kv_nodes = np.flatnonzero(ep.has_kv)
     # the state before token 0 is the initial caches; afterwards, the previous plan (index)
     value: dict[object, float] = {"init": 0.0}
     cache_of: dict[object, tuple[int, ...]] = {"init": tuple(ep.initial_kv_loc)}
     back: list[dict[int, object]] = []
     bounds: list[float] = []
     for t in range(len(snapshots)):
+        # previous states that arrive with the same caches cost the same from here on: keep
+        # the cheapest of each group
+        groups: dict[tuple, tuple[float, object]] = {}
+        for prev, v in value.items():
+            key = ep.arrive(t, cache_of[prev])
+            if key not in groups or v < groups[key][0]:
+                groups[key] = (v, prev)
+        costs: dict[tuple, np.ndarray] = {}
+        intact = [key for key in groups if contexts[t] is not None and not any(key[1])
+                  and all(key[0][i] >= 0 for i in kv_nodes)]
+        if fast and intact:
+            star, mig = _additive_parts(ep, t, locs, kv_nodes)
+            kv_mat = np.array([key[0] for key in intact], dtype=int)  # groups x nodes
+            # M[g, s] = Σ_i m[i, kv_g[i], loc_s[i]] over the nodes with a cache
+            idx = kv_nodes
+            m = mig[idx[None, None, :], kv_mat[:, None, idx], loc_arr[None, :, idx]].sum(axis=-1)
+            for g, key in enumerate(intact):
+                costs[key] = star + m[g]
+        for key in groups:
+            if key not in costs:
+                kv_now, lost = key
+                inst = tokens.instance(contexts[t], snapshots[t], list(kv_now), list(lost))
+                costs[key] = np.array([ep.token_cost(t, kv_now, lost, loc, inst)[0] for loc in locs])
         new_value: dict[int, float] = {}
         new_back: dict[int, object] = {}
-        memo: dict[tuple, list[float]] = {}  # previous plans that leave the same caches cost the same
         best_step = math.inf
-        for prev, v in value.items():
-            kv_now, lost = ep.arrive(t, cache_of[prev])
-            key = (kv_now, lost)
-            if key not in memo:
-                inst = tokens.instance(contexts[t], snapshots[t], list(kv_now), list(lost))
-                memo[key] = [ep.token_cost(t, kv_now, lost, loc, inst)[0] for loc in locs]
-            for s, c in enumerate(memo[key]):
-                if c == math.inf:
-                    continue
-                best_step = min(best_step, c)
-                total = v + c
-                if total < new_value.get(s, math.inf):
-                    new_value[s], new_back[s] = total, prev
+        for key, (v, prev) in sorted(groups.items(), key=lambda kv: (kv[1][0], str(kv[1][1]))):
+            c = costs[key]
+            finite = np.isfinite(c)
+            if finite.any():
+                best_step = min(best_step, float(c[finite].min()))
+            for s in np.flatnonzero(finite):
+                total = v + float(c[s])
+                if total < new_value.get(int(s), math.inf):
+                    new_value[int(s)], new_back[int(s)] = total, prev
         if not new_value:
             raise ValueError(f"token {t}: no split plan is feasible (servers down or memory) from any reachable state")
         bounds.append(best_step)
@@ -222,6 +257,27 @@ def clairvoyant_plan(tokens: TokenModel, snapshots: Sequence[SystemSnapshot], co
         token_costs.append(c)
         results.append(res)
         kv = ep.caches_after(kv_now, locs[si])
-    return ClairvoyantResult(plans=[plans[si] for si in seq], cost=float(sum(token_costs)), token_costs=token_costs,
+    total = float(sum(token_costs))
+    if not math.isclose(total, value[s_best], rel_tol=1e-9, abs_tol=1e-12):
+        raise RuntimeError(f"clairvoyant DP value {value[s_best]!r} differs from the engine's replay {total!r}")
+    return ClairvoyantResult(plans=[plans[si] for si in seq], cost=total, token_costs=token_costs,
                              results=results, lower_bound=float(sum(bounds)), token_bounds=bounds,
                              num_nodes=ep.n)
+
+
+def _additive_parts(ep: _Episode, t: int, locs: list[list[int]], kv_nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For decode token t: each plan's cost with no cache to move (c*, +∞ when infeasible),
+    and the migration table m[i, a, k] = w_T·d + w_E·(E_tx + E_rx + P_idle·d) of moving node
+    i's cache from a to k (d its duration, at the highest power level the plans use)."""
+    snap = ep.snapshots[t]
+    n = ep.n
+    inst = ep.tokens.instance(ep.contexts[t], snap, [-1] * n, [False] * n)
+    star = np.array([ep.token_cost(t, [-1] * n, [False] * n, loc, inst)[0] for loc in locs])
+    q = len(snap.device.tx_powers_w) - 1
+    dur, dev_j = inst.transfer_table(np.asarray(inst.kv_move_bytes, dtype=float))
+    dur, dev_j = dur[..., q], dev_j[..., q]  # nodes x L x L
+    mig = ep.w_t * dur + ep.w_e * (dev_j + snap.device.idle_power_w * dur)
+    l = np.arange(mig.shape[1])
+    mig[:, l, l] = 0.0  # no move
+    mig[np.asarray(inst.kv_move_bytes) <= 0.0] = 0.0
+    return star, mig

@@ -33,3 +33,9 @@ def test_bench_env_prints_the_ratio_and_the_trivial_reference() -> None:
     out = _run("benchmarks/bench_env.py", "--steps", "300")
     assert "CartPole-v1" in out and "DecoderOffload-v1" in out and "DecoderSplit-v1" in out
     assert "trivial reference" in out and "target: DecoderOffload-v1 >= 0.25 x CartPole-v1" in out
+
+
+def test_bench_room_prints_the_room() -> None:
+    out = _run("benchmarks/bench_room.py", "--episodes", "1", "--env-config",
+               '{"new_tokens": 3, "prompt_len": 16}', "--label", "tiny")
+    assert out.startswith("tiny: 1 episodes; pooled vs myopic: myopic 1.0000") and "room below the best baseline" in out

@@ -24,10 +24,10 @@ def _three_servers() -> Scenario:
 
 
 # --------------------------------------------------------------------------- defaults
-def test_default_switches_keep_the_seeded_trajectory():
+def test_switches_off_keep_the_seeded_trajectory():
     """Golden values from the process before the new switches existed (main at c6cd2e4, same
     scenario, seed 123, 30 tokens): the new switches, off, take no random draws."""
-    p = MECProcess(_three_servers(), DynamicsConfig(outage_prob=0.2))
+    p = MECProcess(_three_servers(), DynamicsConfig(outage_prob=0.2, thermal=False, background_users=False))
     rng = np.random.default_rng(123)
     p.reset(rng)
     fails = [p.advance(rng) for _ in range(30)]

@@ -131,7 +131,8 @@ def test_invalid_action_is_handled_deterministically():
 
 def test_masks_during_an_outage_and_lost_caches():
     env = make("DecoderOffload-v1", {**TINY, "scenario": "two-edge",
-                                     "dynamics": {"outages": True, "outage_prob": 1.0, "outage_mean_tokens": 1}})
+                                     "dynamics": {"outages": True, "outage_prob": 1.0, "outage_mean_tokens": 1,
+                                                  "mobility_model": "random-walk"}})
     env.reset(seed=0)
     u = env.unwrapped
     for _ in range(u.num_nodes):
@@ -149,7 +150,8 @@ def test_masks_during_an_outage_and_lost_caches():
 
 def test_migration_is_charged_exactly_once():
     cfg = {**TINY, "scenario": "urban-5g", "dynamics": {"fading": False, "mobility": False, "load": False,
-                                                        "shadowing": False}}
+                                                        "shadowing": False, "thermal": False,
+                                                        "background_users": False}}
     env = make("DecoderOffload-v1", cfg, render_mode="ansi")
     env.reset(seed=0)
     u = env.unwrapped
@@ -176,7 +178,7 @@ def test_migration_is_charged_exactly_once():
 
 
 def test_render_modes():
-    env = make("DecoderOffload-v1", TINY, render_mode="ansi")
+    env = make("DecoderOffload-v1", {**TINY, "dynamics": {"outages": False}}, render_mode="ansi")
     env.reset(seed=0)
     for _ in range(env.unwrapped.num_nodes + 2):
         env.step(1)

@@ -187,11 +187,11 @@ def test_birth_death_stationary_mean():
     assert mean == pytest.approx(5.0, rel=0.15)
 
 
-def test_birth_death_off_by_default_keeps_trajectories():
-    """Off by default: B stays at the scenario's value and no extra random draws are taken, so
+def test_birth_death_off_keeps_trajectories():
+    """Switched off: B stays at the scenario's value and no extra random draws are taken, so
     every other process follows the same seeded path as before."""
     sc = _batched_scenario()
-    on_cfg = DynamicsConfig(outages=False)
+    on_cfg = DynamicsConfig(outages=False, background_users=False)
     proc, traj = _trajectory(3, on_cfg, sc, steps=50)
     assert all(u == [2, 0] for u in traj)
     plain = Scenario(servers=[ServerConfig(), ServerConfig(load=0.5)])

@@ -25,7 +25,7 @@ def test_options_reach_training_and_evaluation(tmp_path):
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert (cfg["algo"], cfg["env_id"], cfg["seed"], cfg["n_envs"], cfg["timesteps"]) == \
-        ("maskable_ppo", "DecoderOffload-v1", 5, 1, 64)
+        ("maskable_ppo", "DecoderSplit-v1", 5, 1, 64)
     env = cfg["env_config"]
     assert (env["model"], env["scenario"], env["prompt_len"]) == ("gpt2", "wifi-campus", 16)
     assert cfg["seeds"]["training_envs"] == [[5, 5]]

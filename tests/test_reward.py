@@ -22,7 +22,8 @@ from tests.test_deaoff import _feasible, random_instance
 TINY = {"prompt_len": 16, "new_tokens": 3}
 FEASIBLE_SEEDS = [s for s in range(40) if _feasible(random_instance(s, n=6))][:6]
 """Random 6-node instances (tests/test_deaoff.py's generator) with a feasible placement."""
-STATIC = {"fading": False, "mobility": False, "load": False, "shadowing": False}
+STATIC = {"fading": False, "mobility": False, "load": False, "shadowing": False, "thermal": False,
+          "background_users": False, "mobility_model": "random-walk"}
 
 
 def all_edge_reference(inst):

@@ -107,7 +107,9 @@ def test_run_writes_model_config_and_tensorboard(runs, name):
     assert cfg["seeds"]["model_selection"] == [1_000_000_000, 1_000_000_001]
     assert cfg["seeds"]["ranges"]["held_out"] == [2_000_000_000, 2_999_999_999]
     assert cfg["env_config"]["new_tokens"] == 2 and cfg["env_config"]["scenario"] == "urban-5g"
-    assert cfg["env_config"]["dynamics"]["fading"] is True  # the resolved EnvConfig, nested part included
+    # the resolved EnvConfig; dynamics keeps the keys set (the defaults and the scenario's
+    # own section fill the rest when the config is read back)
+    assert cfg["env_config"]["dynamics"] == {} and cfg["env_config"]["prompt_len"] == 16
     for key, value in TINY_HYPERPARAMS[algo].items():  # --config over configs/agents/{algo}.yaml
         assert cfg["hyperparams"][key] == value
     assert (run_dir / "seed.txt").read_text().strip() == "0"
@@ -188,3 +190,26 @@ def test_bad_input_is_one_error_line(case, runs, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error:"), res.stderr
     assert needle in lines[0]
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # no half-made run dir
+
+
+def test_normalize_reward_wraps_only_the_training_envs():
+    """``normalize_reward: true`` (a training key, not an algorithm argument) wraps the
+    training envs in VecNormalize (rewards only); the evaluation env keeps the env's rewards;
+    a non-boolean value is one ConfigError naming the key."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from agents.hyperparams import ConfigError, to_model_kwargs, validate
+    from deaoff_cli.train import RunConfig, make_envs, make_eval_env
+
+    assert "normalize_reward" not in to_model_kwargs("maskable_ppo", {"normalize_reward": True, "gamma": 0.9})
+    with pytest.raises(ConfigError, match="normalize_reward must be true or false"):
+        validate("maskable_ppo", {"normalize_reward": "yes"})
+    cfg = RunConfig(algo="maskable_ppo", env_id="DecoderSplit-v1", env_config={"new_tokens": 2, "prompt_len": 16},
+                    hyperparams={"normalize_reward": True, "gamma": 0.9}, n_envs=1)
+    train_env, eval_env = make_envs(cfg, range(0, 1)), make_eval_env(cfg)
+    try:
+        assert isinstance(train_env, VecNormalize) and not train_env.norm_obs and train_env.gamma == 0.9
+        assert not (isinstance(eval_env, VecNormalize) and (eval_env.norm_reward or eval_env.norm_obs))
+    finally:
+        train_env.close()
+        eval_env.close()

@@ -1,0 +1,112 @@
+"""A warm start for the split agent: behaviour cloning of the myopic optimum.
+
+Exploration is what fails on ``DecoderSplit-v1``: a policy that starts uniform over the
+(N+1)·M split actions re-splits the model at random every token, moves KV caches every
+time, and the heavy-tailed token costs that follows (a cache moved over a deep fade) bury
+the signal of every ordinary token.  The warm start gives the policy the re-planning
+baseline's behaviour first, so that the RL updates start from a policy whose episodes
+cost about as much as the myopic optimum's and look for improvements from there.
+
+* :func:`collect_demonstrations` plays episodes of a DecoderSplit-v1 env with the myopic
+  optimum (DeAOff on every token as it stands, the env's scored objective) as the teacher:
+  each token's plan is mapped to the split action whose placement agrees with it on the most
+  nodes (all-device: split N; ties to the lowest action), and the env steps with that action,
+  so the demonstrations are of the split teacher the agent can represent.  It records
+  (observation, action mask, action).  Seeds: :func:`demonstration_seeds`, in the training
+  range (never the model-selection or held-out episodes).
+* :func:`behaviour_cloning` minimises the masked policy's negative log-likelihood of the
+  teacher's actions (Adam, minibatches, seeded).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from .seeds import EPISODE_BLOCK, MAX_EPISODES, TRAINING, _check_int, check_run_seed
+
+DEMONSTRATION_OFFSET = 500_000_000
+"""Demonstration episodes of run seed s: TRAINING.start + 5·10^8 + 1000·s + e."""
+
+
+def demonstration_seeds(run_seed: int, episodes: int) -> range:
+    """Seeds of the teacher's episodes (inside the training range, far from the envs' own)."""
+    run_seed = check_run_seed(run_seed)
+    episodes = _check_int(episodes, "pretrain_episodes", range(1, MAX_EPISODES + 1))
+    first = TRAINING.start + DEMONSTRATION_OFFSET + EPISODE_BLOCK * run_seed
+    return range(first, first + episodes)
+
+
+def teacher_action(env: Any) -> int:
+    """The split action closest to the myopic optimum's plan of the current token."""
+    u = env.unwrapped
+    loc = np.asarray(u.myopic_placement.loc)
+    mask = u.action_masks()
+    best, best_score = -1, -1
+    for a in np.flatnonzero(mask):
+        score = int(np.sum(np.asarray(u.decode_action(int(a))) == loc))
+        if score > best_score:
+            best, best_score = int(a), score
+    if best < 0:
+        raise ValueError("teacher_action: no split action is feasible now")
+    return best
+
+
+def collect_demonstrations(env_id: str, env_config: Mapping[str, Any], seeds: range) -> dict[str, Any]:
+    """Play every seed with the teacher; returns {"obs": {key: array}, "masks", "actions"}."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the ids)
+
+    if env_id != "DecoderSplit-v1":
+        raise ValueError(f"pretraining needs DecoderSplit-v1 (the teacher's plans are split actions), got {env_id}")
+    env = gym.make(env_id, config=dict(env_config))
+    obs_rows: dict[str, list[np.ndarray]] = {}
+    masks, actions = [], []
+    try:
+        for s in seeds:
+            obs, _ = env.reset(seed=int(s))
+            done = False
+            while not done:
+                a = teacher_action(env)
+                for k, v in obs.items():
+                    obs_rows.setdefault(k, []).append(np.asarray(v, dtype=np.float32))
+                masks.append(env.unwrapped.action_masks().copy())
+                actions.append(a)
+                obs, _, done, _, _ = env.step(a)
+    finally:
+        env.close()
+    return {"obs": {k: np.stack(v) for k, v in obs_rows.items()}, "masks": np.stack(masks),
+            "actions": np.asarray(actions, dtype=np.int64)}
+
+
+def behaviour_cloning(model: Any, demos: Mapping[str, Any], *, epochs: int = 10, batch_size: int = 256,
+                      learning_rate: float = 1e-3, seed: int = 0) -> list[float]:
+    """Fit ``model.policy`` (a MaskablePPO policy) to the demonstrations; returns the mean
+    negative log-likelihood of each epoch."""
+    import torch
+
+    policy = model.policy
+    n = len(demos["actions"])
+    if n == 0:
+        raise ValueError("behaviour_cloning: no demonstrations")
+    opt = torch.optim.Adam(policy.parameters(), lr=learning_rate)
+    rng = np.random.default_rng(seed)
+    history = []
+    policy.set_training_mode(True)
+    for _ in range(epochs):
+        order = rng.permutation(n)
+        losses = []
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            obs = {k: torch.as_tensor(v[idx], device=policy.device) for k, v in demos["obs"].items()}
+            acts = torch.as_tensor(demos["actions"][idx], device=policy.device)
+            dist = policy.get_distribution(obs, action_masks=demos["masks"][idx])
+            loss = -dist.log_prob(acts).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+        history.append(float(np.mean(losses)))
+    policy.set_training_mode(False)
+    return history

@@ -1,0 +1,51 @@
+"""The split agent's warm start (agents/imitation.py): the teacher's actions are the myopic
+optimum's plans as split actions, and behaviour cloning fits them."""
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import envs  # noqa: F401
+from agents.imitation import behaviour_cloning, collect_demonstrations, demonstration_seeds, teacher_action
+from agents.seeds import HELD_OUT, MODEL_SELECTION, TRAINING
+
+TINY = {"prompt_len": 16, "new_tokens": 3}
+
+
+def test_demonstration_seeds_are_training_seeds():
+    seeds = demonstration_seeds(7, 5)
+    assert seeds.start in TRAINING and seeds[-1] in TRAINING
+    assert not set(seeds) & set(range(MODEL_SELECTION.start, MODEL_SELECTION.start + 10**6))
+    assert seeds[0] < HELD_OUT.start and len(seeds) == 5
+    with pytest.raises(ValueError, match="pretrain_episodes"):
+        demonstration_seeds(0, 0)
+
+
+def test_teacher_action_is_the_myopic_plan_when_it_is_a_split():
+    env = gym.make("DecoderSplit-v1", config=TINY)
+    env.reset(seed=3)
+    u = env.unwrapped
+    a = teacher_action(env)
+    assert u.action_masks()[a]
+    loc = list(u.myopic_placement.loc)
+    n = u.num_nodes
+    is_split = any(loc == [0] * p + [k] * (n - p) for p in range(n + 1) for k in range(1, u.num_servers + 1))
+    if is_split:
+        assert u.decode_action(a) == loc
+
+
+def test_cloning_fits_the_teacher():
+    from sb3_contrib import MaskablePPO
+
+    demos = collect_demonstrations("DecoderSplit-v1", TINY, range(0, 3))
+    assert len(demos["actions"]) == 3 * 4 and demos["masks"][np.arange(12), demos["actions"]].all()
+    env = gym.make("DecoderSplit-v1", config=TINY)
+    model = MaskablePPO("MultiInputPolicy", env, seed=0, device="cpu", n_steps=16, batch_size=16)
+    history = behaviour_cloning(model, demos, epochs=30, batch_size=12, seed=0)
+    assert history[-1] < 0.5 * history[0]
+    obs = {k: v[:1] for k, v in demos["obs"].items()}
+    act, _ = model.predict(obs, deterministic=True, action_masks=demos["masks"][:1])
+    assert int(act[0]) == int(demos["actions"][0])
+    with pytest.raises(ValueError, match="DecoderSplit-v1"):
+        collect_demonstrations("DecoderOffload-v1", TINY, range(0, 1))
