@@ -127,7 +127,7 @@ def test_scenario_key_table_matches_the_dataclasses():
 SCRIPTS = {"train.py": "deaoff_cli.train", "evaluate.py": "deaoff_cli.evaluate", "main.py": "deaoff_cli.main",
            "deaoff-train": "deaoff_cli.train", "deaoff-evaluate": "deaoff_cli.evaluate",
            "deaoff-main": "deaoff_cli.main"}
-SUBCOMMANDS = {"deaoff_cli.evaluate": ("static", "agents", "calibration", "predict")}
+SUBCOMMANDS = {"deaoff_cli.evaluate": ("static", "agents", "calibration", "predict", "multi")}
 
 
 def bash_commands() -> list[list[str]]:
