@@ -376,6 +376,31 @@ def solve_joint(system: MultiUserSystem, weights: Sequence[float] | None = None,
                     for v, a in others:
                         entries += [(x[v, d], -g * a) for d in at[v] if d[0] <= i]
                     mdl.row(-g * room - big, inf, entries)
+        # valid inequalities per (model, layer) at k: whoever runs layer i there pays at least
+        # the others' work, so Σ_u c_u·ε_u ≥ c_min·Σ_u y_u·(Σ_{v≠u} a_v·y_v − room_u), and with
+        # s = Σ_u y_u the pair sum Σ_u Σ_{v≠u} a_v·y_u·y_v ≥ φ(s) = (s − 1)·(the s smallest a);
+        # φ is convex in s, so its secants through consecutive integers bound it (G ≥ 1)
+        for m in {model_of[u] for u in at}:
+            group = [u for u in at if model_of[u] == m]
+            if len(group) < 2:
+                continue
+            for i in range(users[group[0]].n):
+                here = [u for u in group if min(d[0] for d in at[u]) <= i]
+                c_min = min(w[u] * (wT + wE * idle[u]) / MS for u in here) if len(here) > 1 else 0.0
+                if c_min <= 0:
+                    continue
+                for r in (0, 1):
+                    a = sorted(MS * work[v][r][i] / rates[r] for v in here)
+                    phi = [(q - 1) * sum(a[:q]) if q else 0.0 for q in range(len(here) + 1)]
+                    for q in range(1, len(here)):
+                        slope = phi[q + 1] - phi[q]
+                        if slope <= 0:
+                            continue
+                        entries = [(eps[u, i], w[u] * (wT + wE * idle[u]) / MS) for u in here if (u, i) in eps]
+                        for u in here:
+                            room = own_ms[u][i][2] - own_ms[u][i][r]
+                            entries += [(x[u, d], c_min * (room - slope)) for d in at[u] if d[0] <= i]
+                        mdl.row(c_min * (phi[q] - slope * q), inf, entries)
     v_col: dict[int, int] = {}
     if slo:  # violation indicators: T_u − bigT·v_u ≤ target_u (ms)
         for u in range(nu):
