@@ -18,12 +18,20 @@ T_u = T0_u(o, U) + Σ_i t_i and E_u = E0_u(o, U) + P_idle·Σ_i t_i (:func:`_par
 * one-hot t[k,U] with Σ_U U·t = Σ_{u,o at k} x; continuous z[u,o,U] ∈ [0,1] split x[u,o]
   over U (Σ_U z = x, Σ_{o at k} z[u,o,U] ≤ t[k,U]) and carry T0, E0: with x, t integral
   exactly the z of the actual U equals x;
-* batched servers: τ[u,i] (ms) ≥ G·(own work·y[u,k,i] + Σ_v work_v,i·y[v,k,i]) / rate for the
-  FLOPs (rate: peak) and the bytes (rate: bandwidth; own bytes W + U·(B+1), a mate's
-  :func:`core.load.member_bytes`), v over the other users of u's model; big-M terms switch a
-  row off when y[u,k,i] = 0 or when the one-hot group count h[k,G] (G = Σ_m e[k,m],
-  e[k,m] ≥ x of model m's users at k) differs — the engine's batch step of
-  :mod:`core.load` exactly, tight at the optimum because cost grows with τ;
+* batched servers: u's time of layer i at k is G·max_r (own_r + Σ_v a_v,r·y[v,k,i]) / rate_r
+  over the FLOPs (rate: peak) and the bytes (rate: bandwidth; own bytes W + U·(B+1), a
+  mate's :func:`core.load.member_bytes`), v over the other users of u's model — the
+  engine's batch step of :mod:`core.load` exactly — written G·own_i + ε[u,i] with own_i =
+  max_r own_r / rate_r.  G·own is charged on the option: x[u,o] is split over the one-hot
+  group count h[k,g] (G = Σ_m e[k,m], e[k,m] ≥ x of model m's users at k) by continuous
+  xg[u,o,g] (Σ_g xg = x, Σ_{o at k} xg[u,o,g] ≤ h[k,g]), each costing g·S_u(o); the mates'
+  extra ε[u,i] ≥ g·(Σ_v a_v,r·y[v,k,i] − room_r) − big·(1 − Σ_{o, p ≤ i} xg[u,o,g]), room_r =
+  own_i − own_r / rate_r, one row per (g, r) that can bind; tight at the optimum because
+  cost grows with ε.  Valid inequalities per (server, model, layer): the pair work of
+  a batch is at least φ(s) = (s − 1)·(the s smallest a) in its size s, convex, so its
+  secants bound Σ_u c_u·ε[u,i] from below (c_u the cost of a ms).  The replaced model
+  (one τ[u,i] per user and layer, with big-M terms for u absent and for G ≠ g) had the
+  same optima and a weaker LP bound;
 * objective: ``weighted`` Σ ω_u·(w_T·T_u + w_E·E_u); ``slo`` Σ ω_u·(E_u + penalty·v_u) with a
   violation binary per user, T_u − M·v_u ≤ target_u;
 * memory: y[k,m,i] ≥ Σ_{o at k, p ≤ i} x[u,o] for each user u of model m (layer i of model m
