@@ -56,3 +56,22 @@ def test_optimum_is_the_replaced_formulations(seed, objective):
     assert sol.objective <= greedy_joint(system).objective * (1 + 1e-9)
     relaxed = solve_joint(system, mode="relaxed")  # its LP bound is below the optimum
     assert relaxed.stats["lp_bound"] <= sol.objective * (1 + 1e-9)
+
+
+def test_bench_joint_prints_its_table():
+    """benchmarks/bench_joint.py runs end to end on tiny settings (timings not asserted);
+    bad input exits 2 naming the option."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "benchmarks/bench_joint.py", "--users", "1,2", "--episodes", "1",
+                           "--steps", "2"], cwd=root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line.split(" | ") for line in proc.stdout.splitlines() if line.startswith(("| 1 | ", "| 2 | "))]
+    assert len(rows) == 2
+    assert all(r[1] == "2" and r[3] == "2" and r[4] == "0" for r in rows)  # 2 steps, both optimal
+    bad = subprocess.run([sys.executable, "benchmarks/bench_joint.py", "--users", "0"], cwd=root,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--users" in bad.stderr
