@@ -18,12 +18,20 @@ T_u = T0_u(o, U) + Σ_i t_i and E_u = E0_u(o, U) + P_idle·Σ_i t_i (:func:`_par
 * one-hot t[k,U] with Σ_U U·t = Σ_{u,o at k} x; continuous z[u,o,U] ∈ [0,1] split x[u,o]
   over U (Σ_U z = x, Σ_{o at k} z[u,o,U] ≤ t[k,U]) and carry T0, E0: with x, t integral
   exactly the z of the actual U equals x;
-* batched servers: τ[u,i] (ms) ≥ G·(own work·y[u,k,i] + Σ_v work_v,i·y[v,k,i]) / rate for the
-  FLOPs (rate: peak) and the bytes (rate: bandwidth; own bytes W + U·(B+1), a mate's
-  :func:`core.load.member_bytes`), v over the other users of u's model; big-M terms switch a
-  row off when y[u,k,i] = 0 or when the one-hot group count h[k,G] (G = Σ_m e[k,m],
-  e[k,m] ≥ x of model m's users at k) differs — the engine's batch step of
-  :mod:`core.load` exactly, tight at the optimum because cost grows with τ;
+* batched servers: u's time of layer i at k is G·max_r (own_r + Σ_v a_v,r·y[v,k,i]) / rate_r
+  over the FLOPs (rate: peak) and the bytes (rate: bandwidth; own bytes W + U·(B+1), a
+  mate's :func:`core.load.member_bytes`), v over the other users of u's model — the
+  engine's batch step of :mod:`core.load` exactly — written G·own_i + ε[u,i] with own_i =
+  max_r own_r / rate_r.  G·own is charged on the option: x[u,o] is split over the one-hot
+  group count h[k,g] (G = Σ_m e[k,m], e[k,m] ≥ x of model m's users at k) by continuous
+  xg[u,o,g] (Σ_g xg = x, Σ_{o at k} xg[u,o,g] ≤ h[k,g]), each costing g·S_u(o); the mates'
+  extra ε[u,i] ≥ g·(Σ_v a_v,r·y[v,k,i] − room_r) − big·(1 − Σ_{o, p ≤ i} xg[u,o,g]), room_r =
+  own_i − own_r / rate_r, one row per (g, r) that can bind; tight at the optimum because
+  cost grows with ε.  Valid inequalities per (server, model, layer): the pair work of
+  a batch is at least φ(s) = (s − 1)·(the s smallest a) in its size s, convex, so its
+  secants bound Σ_u c_u·ε[u,i] from below (c_u the cost of a ms).  The replaced model
+  (one τ[u,i] per user and layer, with big-M terms for u absent and for G ≠ g) had the
+  same optima and a weaker LP bound;
 * objective: ``weighted`` Σ ω_u·(w_T·T_u + w_E·E_u); ``slo`` Σ ω_u·(E_u + penalty·v_u) with a
   violation binary per user, T_u − M·v_u ≤ target_u;
 * memory: y[k,m,i] ≥ Σ_{o at k, p ≤ i} x[u,o] for each user u of model m (layer i of model m
@@ -233,17 +241,21 @@ def solve_joint(system: MultiUserSystem, weights: Sequence[float] | None = None,
     inf = highspy.kHighsInf
     x: dict[tuple[int, Decision], int] = {}
     t_rows: list[list[tuple[int, float]]] = [[] for _ in range(nu)]  # slo: T_u in ms
+    base_bound = [0.0] * nu  # upper bounds (ms) of u's T0 (below: own server time, Σ ε)
     for u in range(nu):
         for d in opts[u]:
             if d[1] == ALL_DEVICE:
                 T, E = table[u, d][0][0], table[u, d][1][0]
                 x[u, d] = mdl.col(w[u] * (wT * T + wE * E))
                 t_rows[u].append((x[u, d], T * MS))
+                base_bound[u] = max(base_bound[u], T * MS)
             else:
                 x[u, d] = mdl.col(0.0)
         mdl.row(1.0, 1.0, [(x[u, d], 1.0) for d in opts[u]])
     starts: dict[int, dict] = {}
-    tau_bound = [0.0] * nu  # an upper bound of Σ τ_u (ms), for the slo big-M
+    own_bound, eps_bound = [0.0] * nu, [0.0] * nu
+    xg: dict[tuple[int, Decision, int], int] = {}  # x[u, d] split over the group count G_k = g
+    eps: dict[tuple[int, int], int] = {}  # ε[u, i]: the mates' extra of u's layer i (ms)
     for k in range(1, K + 1):
         at = {u: [d for d in opts[u] if d[1] == k] for u in range(nu)}
         at = {u: ds for u, ds in at.items() if ds}
@@ -265,8 +277,7 @@ def solve_joint(system: MultiUserSystem, weights: Sequence[float] | None = None,
             mdl.row(0.0, 0.0, [(h[g], float(g)) for g in range(1, len(present) + 1)] + [(e[m], -1.0) for m in present])
         y: dict[tuple[int, int], int] = {}
         zcol: dict[tuple[int, Decision, int], int] = {}
-        tau: dict[tuple[int, int], int] = {}
-        starts[k] = {"t": t, "e": e, "h": h, "y": y, "z": zcol, "tau": tau}
+        starts[k] = {"t": t, "e": e, "h": h}
         # memory: shared weights once per (model, layer), caches per user (only where it can bind)
         slack = system.fits_all(k, [[d for d in all_opts[u] if d[1] == k] for u in range(nu)])
         mem_entries: list[tuple[int, float]] = []
@@ -297,49 +308,111 @@ def solve_joint(system: MultiUserSystem, weights: Sequence[float] | None = None,
                     zs.append(z)
                     by_U.setdefault(U, []).append(z)
                     t_rows[u].append((z, T[U - 1] * MS))
+                    base_bound[u] = max(base_bound[u], T[U - 1] * MS)
                 mdl.row(0.0, 0.0, [(z, 1.0) for z in zs] + [(x[u, d], -1.0)])
             for U, zs in by_U.items():
                 mdl.row(-inf, 0.0, [(z, 1.0) for z in zs] + [(t[U], -1.0)])
         if not batched[k - 1]:
             continue
-        # batched server times τ[u, i] (ms) of u's layer i at k: the batch of every user of
-        # its model running layer i at k, each with its own work (core.load), times G
+        # batched server times of u's layer i at k (ms): G·(own + Σ_v mates' work)/rate,
+        # split into G·own (on the option, exact through xg) and the mates' extra ε ≥ 0
         snap = users[0].view_instance([(0, 1)] * K).system
-        peak, bw, bg = snap.server_flops_per_s[k - 1], snap.server_mem_bw_bytes_per_s[k - 1], \
-            snap.server_background_users[k - 1]
-        work = {u: system.member_work(u) for u in at}
+        rates = (snap.server_flops_per_s[k - 1], snap.server_mem_bw_bytes_per_s[k - 1])
+        bg = snap.server_background_users[k - 1]
         gs = list(h)[1:] if h else [1]
-        for u, ds in at.items():
-            m, tok = model_of[u], users[u].token
-            mates = [v for v in at if v != u and model_of[v] == m]
-            for i in range(min(d[0] for d in ds), users[u].n):
-                col = tau[u, i] = mdl.col(w[u] * (wT + wE * idle[u]) / MS, ub=inf, integer=False)
-                t_rows[u].append((col, 1.0))
-                y_u = [(x[u, d], 1.0) for d in ds if d[0] <= i]
+        own_ms: dict[int, list[tuple[float, float, float]]] = {}  # (FLOP ms, byte ms, max) per layer
+        for u in at:
+            tok = users[u].token
+            rows_u = []
+            for i in range(users[u].n):
                 shared = min(tok.weight_bytes[i], tok.mem_bytes[i])
-                own = (tok.flops[i] * (bg + 1), shared + (tok.mem_bytes[i] - shared) * (bg + 1))
+                f = MS * tok.flops[i] * (bg + 1) / rates[0]
+                b = MS * (shared + (tok.mem_bytes[i] - shared) * (bg + 1)) / rates[1]
+                rows_u.append((f, b, max(f, b)))
+            own_ms[u] = rows_u
+        yg: dict[tuple[int, int], list[tuple[int, int, float]]] = {}  # (u, g): [(col, p, own S ms)]
+        for u, ds in at.items():
+            c_time = w[u] * (wT + wE * idle[u]) / MS
+            for d in ds:
+                s_ms = sum(own_ms[u][i][2] for i in range(d[0], users[u].n))
+                if not h:
+                    mdl.cost[x[u, d]] += c_time * s_ms
+                    t_rows[u].append((x[u, d], s_ms))
+                    own_bound[u] = max(own_bound[u], s_ms)
+                    yg.setdefault((u, 1), []).append((x[u, d], d[0], s_ms))
+                    continue
+                cols = []
+                for g in gs:
+                    c = xg[u, d, g] = mdl.col(c_time * g * s_ms, integer=False)
+                    cols.append(c)
+                    t_rows[u].append((c, g * s_ms))
+                    yg.setdefault((u, g), []).append((c, d[0], g * s_ms))
+                own_bound[u] = max(own_bound[u], gs[-1] * s_ms)
+                mdl.row(0.0, 0.0, [(c, 1.0) for c in cols] + [(x[u, d], -1.0)])
+            if h:
+                for g in gs:
+                    mdl.row(-inf, 0.0, [(c, 1.0) for c, _, _ in yg[u, g]] + [(h[g], -1.0)])
+        work = {u: system.member_work(u) for u in at}
+        for u, ds in at.items():
+            m = model_of[u]
+            mates = [v for v in at if v != u and model_of[v] == m]
+            if not mates:
+                continue
+            for i in range(min(d[0] for d in ds), users[u].n):
+                own = own_ms[u][i]
                 worst = 0.0
-                for r, rate in ((0, peak), (1, bw)):
-                    others = [(v, work[v][r][i]) for v in mates if work[v][r][i] > 0]
+                rows_i = []
+                for r in (0, 1):
+                    cr = MS / rates[r]
+                    others = [(v, cr * work[v][r][i]) for v in mates if work[v][r][i] > 0]
                     osum = sum(a for _, a in others)
+                    room = own[2] - own[r]  # u's own time left before resource r binds
                     for g in gs:
-                        c = g * MS / rate
-                        big = c * (own[r] + osum)
+                        big = g * (osum - room)  # the row's right side at most
+                        if big <= 0:
+                            continue
                         worst = max(worst, big)
-                        # τ ≥ c·(own·y_u + Σ a_v·y_v) − c·Σa_v·(1 − y_u) − big·(1 − h_g)
-                        entries = [(col, 1.0)] + [(xc, -c * (own[r] + osum) * a) for xc, a in y_u]
-                        for v, a in others:
-                            entries += [(x[v, d], -c * a) for d in at[v] if d[0] <= i]
-                        lo = -c * osum
-                        if h:
-                            entries.append((h[g], -big))
-                            lo -= big
-                        mdl.row(lo, inf, entries)
-                tau_bound[u] += worst
+                        rows_i.append((r, g, others, room, big))
+                if not rows_i:
+                    continue
+                col = eps[u, i] = mdl.col(w[u] * (wT + wE * idle[u]) / MS, ub=inf, integer=False)
+                t_rows[u].append((col, 1.0))
+                eps_bound[u] += worst
+                for r, g, others, room, big in rows_i:
+                    # ε ≥ g·(Σ_v a_v·y_v − room) − big·(1 − [u runs layer i at k with G = g])
+                    entries = [(col, 1.0)] + [(c, -big) for c, p, _ in yg[u, g] if p <= i]
+                    for v, a in others:
+                        entries += [(x[v, d], -g * a) for d in at[v] if d[0] <= i]
+                    mdl.row(-g * room - big, inf, entries)
+        # valid inequalities per (model, layer) at k: whoever runs layer i there pays at least
+        # the others' work, so Σ_u c_u·ε_u ≥ c_min·Σ_u y_u·(Σ_{v≠u} a_v·y_v − room_u), and with
+        # s = Σ_u y_u the pair sum Σ_u Σ_{v≠u} a_v·y_u·y_v ≥ φ(s) = (s − 1)·(the s smallest a);
+        # φ is convex in s, so its secants through consecutive integers bound it (G ≥ 1)
+        for m in {model_of[u] for u in at}:
+            group = [u for u in at if model_of[u] == m]
+            if len(group) < 2:
+                continue
+            for i in range(users[group[0]].n):
+                here = [u for u in group if min(d[0] for d in at[u]) <= i]
+                c_min = min(w[u] * (wT + wE * idle[u]) / MS for u in here) if len(here) > 1 else 0.0
+                if c_min <= 0:
+                    continue
+                for r in (0, 1):
+                    a = sorted(MS * work[v][r][i] / rates[r] for v in here)
+                    phi = [(q - 1) * sum(a[:q]) if q else 0.0 for q in range(len(here) + 1)]
+                    for q in range(1, len(here)):
+                        slope = phi[q + 1] - phi[q]
+                        if slope <= 0:
+                            continue
+                        entries = [(eps[u, i], w[u] * (wT + wE * idle[u]) / MS) for u in here if (u, i) in eps]
+                        for u in here:
+                            room = own_ms[u][i][2] - own_ms[u][i][r]
+                            entries += [(x[u, d], c_min * (room - slope)) for d in at[u] if d[0] <= i]
+                        mdl.row(c_min * (phi[q] - slope * q), inf, entries)
     v_col: dict[int, int] = {}
     if slo:  # violation indicators: T_u − bigT·v_u ≤ target_u (ms)
         for u in range(nu):
-            big = max(c for _, c in t_rows[u] if c) + tau_bound[u] if t_rows[u] else 0.0
+            big = base_bound[u] + own_bound[u] + eps_bound[u]
             v_col[u] = mdl.col(w[u] * system.slo_penalty_j)
             target = system.target_s(u) * MS
             if big > target:
@@ -363,9 +436,9 @@ def solve_joint(system: MultiUserSystem, weights: Sequence[float] | None = None,
                  np.asarray(lo), np.asarray(hi), np.asarray(start, dtype=np.int32),
                  np.asarray(idx, dtype=np.int32), np.asarray(val, dtype=float),
                  np.asarray(mdl.integer, dtype=np.int32) * (mode == "exact"))
-    start_cols = _warm_start(system, opts, x, starts, v_col, w, nc) if mode == "exact" else None
-    if start_cols is not None:
-        hs.setSolution(start_cols)
+    warm = _warm_start(system, opts, x, starts, v_col, w) if mode == "exact" else None
+    if warm is not None:
+        hs.setSolution(len(warm[0]), warm[0], warm[1])
     hs.run()
     status = hs.modelStatusToString(hs.getModelStatus())
     info = hs.getInfo()
@@ -392,11 +465,11 @@ def solve_joint(system: MultiUserSystem, weights: Sequence[float] | None = None,
 
 
 def _warm_start(system: MultiUserSystem, opts: list[list[Decision]], x: dict, starts: dict, v_col: dict,
-                w: list[float], nc: int):
-    """Every column's value for the greedy joint assignment, or None if a pruned option is
-    in it (it then is no better than a kept one, and HiGHS starts without an incumbent)."""
-    import highspy
-
+                w: list[float]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The greedy joint assignment as a partial solution of HiGHS (index, value) for every
+    integer column (x, the one-hot U_k and G_k, e, the slo violations); HiGHS completes
+    the continuous columns by an LP.  None if a pruned option is in it (it then is no
+    better than a kept one, and HiGHS starts without an incumbent)."""
     try:
         greedy = greedy_joint(system, w)
     except ValueError:
@@ -404,33 +477,20 @@ def _warm_start(system: MultiUserSystem, opts: list[list[Decision]], x: dict, st
     dec = greedy.decisions
     if any(d not in opts[u] for u, d in enumerate(dec)):
         return None
-    col = np.zeros(nc)
+    vals: dict[int, float] = {c: 0.0 for c in x.values()}
     for u, d in enumerate(dec):
-        col[x[u, d]] = 1.0
+        vals[x[u, d]] = 1.0
     users = system.users
+    mkeys = sorted({u.cfg.model_key for u in users})
     for k, cols in starts.items():
         here = [u for u, d in enumerate(dec) if d[1] == k]
-        col[cols["t"][len(here)]] = 1.0
         models = {users[u].cfg.model_key for u in here}
-        if cols["h"]:
-            col[cols["h"][len(models)]] = 1.0
-            mkeys = sorted({u.cfg.model_key for u in users})
-            for m, c in cols["e"].items():
-                col[c] = 1.0 if mkeys[m] in models else 0.0
-        for u in here:
-            col[cols["z"][u, dec[u], len(here)]] = 1.0
-        for (m, i), c in cols["y"].items():
-            col[c] = 1.0 if any(dec[u][0] <= i and users[u].cfg.model_key == sorted(
-                {v.cfg.model_key for v in users})[m] for u in here) else 0.0
-        for (u, i), c in cols["tau"].items():
-            if dec[u][1] == k and dec[u][0] <= i:
-                col[c] = greedy.result.instances[u].srv_time[i][k - 1] * MS
-    for u, c in v_col.items():
-        col[c] = 1.0 if greedy.result.violations[u] else 0.0
-    sol = highspy.HighsSolution()
-    sol.col_value = list(col)
-    sol.value_valid = True
-    return sol
+        vals.update({c: float(U == len(here)) for U, c in cols["t"].items()})
+        vals.update({c: float(g == len(models)) for g, c in cols["h"].items()})
+        vals.update({c: float(mkeys[m] in models) for m, c in cols["e"].items()})
+    vals.update({c: float(greedy.result.violations[u]) for u, c in v_col.items()})
+    idx = np.fromiter(vals, dtype=np.int32)
+    return idx, np.array([vals[int(i)] for i in idx])
 
 
 # --------------------------------------------------------------------------- baselines
