@@ -1,4 +1,4 @@
-"""A warm start for the split agent: behaviour cloning of the myopic optimum.
+"""A warm start for the split agent and the shared multi-user policy: behaviour cloning of a teacher.
 
 Exploration is what fails on ``DecoderSplit-v1``: a policy that starts uniform over the
 (N+1)·M split actions re-splits the model at random every token, moves KV caches every
@@ -7,13 +7,29 @@ the signal of every ordinary token.  The warm start gives the policy the re-plan
 baseline's behaviour first, so that the RL updates start from a policy whose episodes
 cost about as much as the myopic optimum's and look for improvements from there.
 
-* :func:`collect_demonstrations` plays episodes of a DecoderSplit-v1 env with the myopic
-  optimum (DeAOff on every token as it stands, the env's scored objective) as the teacher:
-  each token's plan is mapped to the split action whose placement agrees with it on the most
-  nodes (all-device: split N; ties to the lowest action), and the env steps with that action,
-  so the demonstrations are of the split teacher the agent can represent.  It records
-  (observation, action mask, action).  Seeds: :func:`demonstration_seeds`, in the training
-  range (never the model-selection or held-out episodes).
+``MultiUserShared-v0`` (the parameter-sharing view of ``MultiUserOffload-v0``) collapses the
+same way: from a uniform policy MaskablePPO learns to keep every user on its phone.
+
+* :data:`TEACHERS`: the teacher of each env id, a function of the env's current state to the
+  action it would take.
+
+  - ``DecoderSplit-v1`` (:func:`teacher_action`): the myopic optimum (DeAOff on every token
+    as it stands, the env's scored objective); each token's plan is mapped to the split
+    action whose placement agrees with it on the most nodes (all-device: split N; ties to
+    the lowest action), so the demonstrations are of the split teacher the agent can
+    represent.
+  - ``MultiUserShared-v0`` (:func:`greedy_joint_teacher_action`): the greedy joint assignment
+    (:func:`solvers.joint.greedy_joint`: users in arrival order, each choosing its cheapest
+    option beside the users already placed).  The shared view asks the users of a token step
+    one after another in that same order, with the earlier users' actions of the step
+    pending, so the teacher's action for user i is its best response to the pending actions
+    (the later users absent): replayed from the start of a token step, the step's actions
+    are exactly the greedy joint plan.
+
+* :func:`collect_demonstrations` plays episodes of the env with its teacher, steps the env
+  with the teacher's action and records (observation, action mask, action).  Seeds:
+  :func:`demonstration_seeds`, in the training range (never the model-selection or held-out
+  episodes).
 * :func:`behaviour_cloning` minimises the masked policy's negative log-likelihood of the
   teacher's actions (Adam, minibatches, seeded).
 """
@@ -52,14 +68,44 @@ def teacher_action(env: Any) -> int:
     return best
 
 
+def greedy_joint_teacher_action(env: Any) -> int:
+    """The greedy joint assignment's action for the user a ``MultiUserShared-v0`` env asks now:
+    its best response (:func:`solvers.joint.best_response`) to the actions already chosen in
+    this token step, the users after it absent."""
+    from solvers.joint import best_response
+
+    u = env.unwrapped
+    par, pending = u.par, u.pending
+    agents = list(par.agents)
+    i = len(pending)
+    if list(pending) != agents[:i]:
+        raise ValueError("greedy_joint_teacher_action: the pending actions are not the first users' of the step")
+    placed = [par.decode(a, pending[a]) for a in agents[:i]] + [None] * (len(agents) - i)
+    action = par.encode(best_response(par.live_system(), i, placed))
+    if not u.action_masks()[action]:
+        raise ValueError(f"greedy_joint_teacher_action: the greedy joint action {action} of {agents[i]} is masked")
+    return action
+
+
+TEACHERS = {"DecoderSplit-v1": ("myopic optimum", teacher_action),
+            "MultiUserShared-v0": ("greedy joint assignment", greedy_joint_teacher_action)}
+"""Env id -> (teacher's name, its action in the env's current state)."""
+
+
+def teacher_for(env_id: str) -> tuple[str, Any]:
+    """The (name, action function) of ``env_id``'s teacher; ValueError if it has none."""
+    if env_id not in TEACHERS:
+        raise ValueError(f"pretraining has a teacher for {', '.join(TEACHERS)} only, not {env_id}")
+    return TEACHERS[env_id]
+
+
 def collect_demonstrations(env_id: str, env_config: Mapping[str, Any], seeds: range) -> dict[str, Any]:
-    """Play every seed with the teacher; returns {"obs": {key: array}, "masks", "actions"}."""
+    """Play every seed with ``env_id``'s teacher; returns {"obs": {key: array}, "masks", "actions"}."""
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the ids)
 
-    if env_id != "DecoderSplit-v1":
-        raise ValueError(f"pretraining needs DecoderSplit-v1 (the teacher's plans are split actions), got {env_id}")
+    _, teacher = teacher_for(env_id)
     env = gym.make(env_id, config=dict(env_config))
     obs_rows: dict[str, list[np.ndarray]] = {}
     masks, actions = [], []
@@ -68,12 +114,13 @@ def collect_demonstrations(env_id: str, env_config: Mapping[str, Any], seeds: ra
             obs, _ = env.reset(seed=int(s))
             done = False
             while not done:
-                a = teacher_action(env)
+                a = teacher(env)
                 for k, v in obs.items():
                     obs_rows.setdefault(k, []).append(np.asarray(v, dtype=np.float32))
                 masks.append(env.unwrapped.action_masks().copy())
                 actions.append(a)
-                obs, _, done, _, _ = env.step(a)
+                obs, _, terminated, truncated, _ = env.step(a)
+                done = terminated or truncated
     finally:
         env.close()
     return {"obs": {k: np.stack(v) for k, v in obs_rows.items()}, "masks": np.stack(masks),

@@ -188,20 +188,21 @@ def make_envs(cfg: RunConfig, env_seeds: range) -> VecEnv:
 
 
 def _pretrain(model, cfg: RunConfig, run_dir: Path) -> None:
-    """``pretrain_episodes``: behaviour cloning of the myopic optimum before the RL updates
-    (agents/imitation.py); the cloned model is kept as RUN_DIR/pretrained.zip."""
+    """``pretrain_episodes``: behaviour cloning of the env's teacher before the RL updates
+    (agents/imitation.py: the myopic optimum on DecoderSplit-v1, the greedy joint assignment
+    on MultiUserShared-v0); the cloned model is kept as RUN_DIR/pretrained.zip."""
     episodes = int(cfg.hyperparams.get("pretrain_episodes", 0) or 0)
     if episodes <= 0:
         return
-    from agents.imitation import behaviour_cloning, collect_demonstrations, demonstration_seeds
+    from agents.imitation import TEACHERS, behaviour_cloning, collect_demonstrations, demonstration_seeds
 
-    if cfg.env_id != "DecoderSplit-v1":
-        raise ConfigError(f"pretrain_episodes needs DecoderSplit-v1, not {cfg.env_id}")
+    if cfg.env_id not in TEACHERS:
+        raise ConfigError(f"pretrain_episodes needs one of {', '.join(TEACHERS)} (a teacher), not {cfg.env_id}")
     t0 = time.perf_counter()
     demos = collect_demonstrations(cfg.env_id, cfg.env_config, demonstration_seeds(cfg.seed, episodes))
     history = behaviour_cloning(model, demos, seed=cfg.seed)
     model.save(run_dir / "pretrained.zip")
-    print(f"pretrained on {episodes} myopic-optimum episodes ({len(demos['actions']):,} tokens): "
+    print(f"pretrained on {episodes} {TEACHERS[cfg.env_id][0]} episodes ({len(demos['actions']):,} decisions): "
           f"NLL {history[0]:.3f} -> {history[-1]:.3f} in {time.perf_counter() - t0:.0f} s", flush=True)
 
 

@@ -499,6 +499,11 @@ class SharedPolicyEnv(gym.Env):
             raise RuntimeError("call reset() first")
         return self._obs["action_mask"].astype(bool)
 
+    @property
+    def pending(self) -> dict[str, int]:
+        """The actions chosen so far in this token step, in the order asked (a copy)."""
+        return dict(self._pending)
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         self.par.reset(seed=seed)
