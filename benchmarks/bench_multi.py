@@ -160,25 +160,11 @@ def main() -> None:
 
 
 def plot(ns: list[int], curves: dict[str, list[tuple[float, float]]], path: str) -> None:
-    import matplotlib
+    """The same figure as ``evaluate.py multi`` (total cost and Jain's index against N)."""
+    from deaoff_cli.evaluate_multi import plot as plot_summary
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    for m, pts in curves.items():
-        if m == "all-device":
-            continue  # an order of magnitude above the others: it would flatten the plot
-        ax1.plot(ns, [p[0] for p in pts], marker="o", label=m)
-        ax2.plot(ns, [p[1] for p in pts], marker="o", label=m)
-    ax1.set(xlabel="users N", ylabel="total cost Σ C_u (C = T + E)", xscale="log", yscale="log")
-    ax2.set(xlabel="users N", ylabel="Jain's index of per-user cost", xscale="log", ylim=(0, 1.05))
-    for ax in (ax1, ax2):
-        ax.set_xticks(ns, [str(n) for n in ns])
-        ax.grid(alpha=0.3)
-    ax1.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    plot_summary([{"method": m, "N": n, "total_cost": c, "jain": j}
+                  for m, pts in curves.items() for n, (c, j) in zip(ns, pts)], Path(path))
     print(f"plot written to {path}")
 
 

@@ -1,4 +1,4 @@
-"""Train a Stable-Baselines3 agent on DecoderOffload-v1 or DecoderSplit-v1.
+"""Train a Stable-Baselines3 agent on DecoderOffload-v1, DecoderSplit-v1 or MultiUserShared-v0.
 
     python train.py --algo ppo|dqn|maskable_ppo --env ID --timesteps N --seed S --log-dir DIR
                     [--config YAML] [--env-config YAML_OR_JSON] [--n-envs K]
