@@ -64,10 +64,10 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from core.multi import ALL_DEVICE, Decision, MultiUserSystem, User, UserConfig
-
-from .objective import OBJECTIVES
 from core.system import load_scenario, reject_unknown_keys
 from solvers.joint import best_response
+
+from .objective import OBJECTIVES
 
 ENV_NAME = "MultiUserOffload-v0"
 USERS_SCALE = 16.0

@@ -207,7 +207,6 @@ def solve_joint(system: MultiUserSystem, weights: Sequence[float] | None = None,
     all_opts = [system.options(u) for u in range(nu)]
     models = sorted({u.cfg.model_key for u in users})
     mi = {m: j for j, m in enumerate(models)}
-    M = len(models)
     model_of = [mi[u.cfg.model_key] for u in users]
     idle = [u.view_instance([(0, 1)] * K).system.device.idle_power_w for u in users]
     batched = [users[0].nominal.server_load_model[k] == "batched" for k in range(K)]
