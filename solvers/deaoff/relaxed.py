@@ -61,6 +61,17 @@ rounded LP there, and a larger share only made relaxed mode slower)."""
 _INF = float("inf")
 
 
+def _phase2_bound(opts, exact, t1: float) -> float:
+    """Phase 2's latency bound in relaxed mode: the user's deadline, else the exact answer's
+    bound when one is compared against (the reference's constraint: comparable energies),
+    else the slack rule on this phase 1's makespan."""
+    if opts.deadline_s is not None:
+        return opts.deadline_s
+    if exact is not None and exact.latency_bound_s is not None:
+        return exact.latency_bound_s
+    return phase2_bound(t1, opts.slack, None)
+
+
 def _first_fit(P: Problem, scores: list[dict[int, float]]) -> list[int] | None:
     """Round an assignment: most confident nodes first, each to its best-scored location
     that still fits; None if some node fits nowhere."""
@@ -417,12 +428,7 @@ def _relaxed_chain(inst: Instance, opts: Options, exact: Solution | None) -> Sol
         gve = None if exact is None else (t1 - exact.makespan_s) / exact.makespan_s
         return Solution(p1, res1, t1, res1.energy_j, t1, None, "relaxed", a1.gap, time.perf_counter() - t0,
                         "relaxed", p1, statuses, gve, info)
-    if opts.deadline_s is not None:
-        bound = opts.deadline_s
-    elif exact is not None and exact.latency_bound_s is not None:
-        bound = exact.latency_bound_s
-    else:
-        bound = phase2_bound(t1, opts.slack, None)
+    bound = _phase2_bound(opts, exact, t1)
     if t1 > bound * (1 + BOUND_RTOL):
         return None  # the general mode's phase 1 may do better
     a2 = T.min_energy(bound * (1 + BOUND_RTOL), known=p1, label_budget=budget, flow_milp=False)
@@ -489,12 +495,7 @@ def _relaxed_series(inst: Instance, opts: Options, exact: Solution | None, compo
         gve = None if exact is None else (t1 - exact.makespan_s) / exact.makespan_s
         return Solution(p1, res1, t1, res1.energy_j, t1, None, "relaxed", gap1, time.perf_counter() - t0,
                         "relaxed", p1, statuses, gve, info)
-    if opts.deadline_s is not None:
-        bound = opts.deadline_s
-    elif exact is not None and exact.latency_bound_s is not None:
-        bound = exact.latency_bound_s
-    else:
-        bound = phase2_bound(t1, opts.slack, None)
+    bound = _phase2_bound(opts, exact, t1)
     if t1 > bound * (1 + BOUND_RTOL):
         return None
     c1 = time.process_time()
@@ -552,15 +553,11 @@ def solve_relaxed(inst: Instance, opts: Options, exact: Solution | None) -> Solu
         gve = None if exact is None else (t1 - exact.makespan_s) / exact.makespan_s
         return Solution(p1, res1, t1, res1.energy_j, t1, None, "relaxed", max(0.0, (t1 - lp1) / t1),
                         time.perf_counter() - t0, "relaxed", p1, statuses, gve, info)
-    if opts.deadline_s is not None:
-        if opts.deadline_s < lp1 * (1 - BOUND_RTOL):  # below a lower bound on T*: nothing meets it
-            raise ValueError(f"deadline {opts.deadline_s!r} s is below the minimum makespan "
-                             f"(T* >= {lp1!r} s by the LP relaxation)")
-        bound = opts.deadline_s
-    elif exact is not None and exact.latency_bound_s is not None:
-        bound = exact.latency_bound_s  # the reference's constraint: comparable energies
-    else:
-        bound = phase2_bound(t1, opts.slack, None)
+    if opts.deadline_s is not None and opts.deadline_s < lp1 * (1 - BOUND_RTOL):
+        # below a lower bound on T*: nothing meets it
+        raise ValueError(f"deadline {opts.deadline_s!r} s is below the minimum makespan "
+                         f"(T* >= {lp1!r} s by the LP relaxation)")
+    bound = _phase2_bound(opts, exact, t1)
     p2, lp2, moves = _phase2(P, opts, p1, bound, t0_cpu, statuses)
     res2 = evaluate(inst, p2, record=True, check=True)
     meets = res2.makespan_s <= bound * (1 + BOUND_RTOL)
