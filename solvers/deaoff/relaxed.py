@@ -72,6 +72,15 @@ def _phase2_bound(opts, exact, t1: float) -> float:
     return phase2_bound(t1, opts.slack, None)
 
 
+
+def _energy_gap_vs_exact(exact, bound: float, energy_j: float, meets: bool) -> float | None:
+    """Relative energy gap to the exact answer compared against (None without one); inf
+    when the two were not solved under the same latency bound or the bound was missed."""
+    if exact is None:
+        return None
+    same = exact.latency_bound_s is not None and abs(bound - exact.latency_bound_s) <= 1e-12 * bound
+    return (energy_j - exact.energy_j) / exact.energy_j if (meets and same) else _INF
+
 def _first_fit(P: Problem, scores: list[dict[int, float]]) -> list[int] | None:
     """Round an assignment: most confident nodes first, each to its best-scored location
     that still fits; None if some node fits nowhere."""
@@ -440,10 +449,7 @@ def _relaxed_chain(inst: Instance, opts: Options, exact: Solution | None) -> Sol
     if res2.makespan_s > bound * (1 + BOUND_RTOL):
         raise RuntimeError(f"chain tables/engine mismatch: makespan {res2.makespan_s!r} s > bound {bound!r} s")
     info["meets_bound"] = True
-    gve = None
-    if exact is not None:
-        same = exact.latency_bound_s is not None and abs(bound - exact.latency_bound_s) <= 1e-12 * bound
-        gve = (res2.energy_j - exact.energy_j) / exact.energy_j if same else _INF
+    gve = _energy_gap_vs_exact(exact, bound, res2.energy_j, True)
     return Solution(p2, res2, res2.makespan_s, res2.energy_j, t1, bound, "relaxed", gap,
                     time.perf_counter() - t0, "relaxed", p1, statuses, gve, info)
 
@@ -510,10 +516,7 @@ def _relaxed_series(inst: Instance, opts: Options, exact: Solution | None, compo
     if res2.makespan_s > bound * (1 + BOUND_RTOL):
         raise RuntimeError(f"series model/engine mismatch: makespan {res2.makespan_s!r} s > bound {bound!r} s")
     info["meets_bound"] = True
-    gve = None
-    if exact is not None:
-        same = exact.latency_bound_s is not None and abs(bound - exact.latency_bound_s) <= 1e-12 * bound
-        gve = (res2.energy_j - exact.energy_j) / exact.energy_j if same else _INF
+    gve = _energy_gap_vs_exact(exact, bound, res2.energy_j, True)
     if restricted:
         lb2 = -_INF
         info["phase2_lp_bound_j"] = lb2
@@ -563,9 +566,6 @@ def solve_relaxed(inst: Instance, opts: Options, exact: Solution | None) -> Solu
     meets = res2.makespan_s <= bound * (1 + BOUND_RTOL)
     info.update(polish_moves=moves, phase2_lp_bound_j=lp2, meets_bound=meets)
     gap = max(0.0, (res2.energy_j - lp2) / res2.energy_j) if meets and math.isfinite(lp2) else _INF
-    gve = None
-    if exact is not None:
-        same = exact.latency_bound_s is not None and abs(bound - exact.latency_bound_s) <= 1e-12 * bound
-        gve = (res2.energy_j - exact.energy_j) / exact.energy_j if (meets and same) else _INF
+    gve = _energy_gap_vs_exact(exact, bound, res2.energy_j, meets)
     return Solution(p2, res2, res2.makespan_s, res2.energy_j, t1, bound, "relaxed" if meets else "infeasible_bound",
                     gap, time.perf_counter() - t0, "relaxed", p1, statuses, gve, info)
