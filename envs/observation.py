@@ -16,6 +16,12 @@ the rest are zero rows with ``present`` = 0, always masked; every entry in [0, 1
 * ``system``: share of all existing KV bytes per location (K), "no KV" share (1), server
   load ρ per location (K, device 0).
 * ``progress``: :data:`PROGRESS_FEATURES`.
+* ``model`` (DecoderSplit-v1 only): :data:`MODEL_FEATURES`.
+
+DecoderSplit-v1's ``est_token_time`` / ``est_token_energy`` columns are the cost engine's
+latency and device energy of the whole token on that location alone (all-on-device for
+the device row), from the caches where they are: an evaluation of a fixed plan, like
+DecoderOffload-v1's per-node probes, not a solver's answer.
 
 No entry is a solver output or is scaled by one: times and energies use the fixed
 logarithmic scales :func:`log_time` and :func:`log_energy`, so a deployed policy needs
@@ -37,8 +43,13 @@ NODE_FEATURES = tuple(f"kind_{k}" for k in KINDS) + (
     "log_flops", "log_out_bytes", "log_weight_bytes", "log_kv_bytes", "index", "layer")
 OFFLOAD_LOCATION_FEATURES = ("present", "up", "log_uplink_bps", "log_flops_left", "free_memory",
                              "busy_for", "est_finish", "est_energy")
-SPLIT_LOCATION_FEATURES = ("present", "up", "log_uplink_bps", "log_flops_left", "free_memory_model")
+SPLIT_LOCATION_FEATURES = ("present", "up", "log_uplink_bps", "log_flops_left", "free_memory_model",
+                           "est_token_time", "est_token_energy")
 PROGRESS_FEATURES = ("token", "is_prefill", "context")
+MODEL_FEATURES = ("log_token_flops", "log_weight_bytes", "log_kv_bytes", "log_activation_bytes", "depth")
+"""DecoderSplit-v1's ``model`` key: what the current token of the current model weighs
+(FLOPs, weight bytes, existing KV bytes, the largest activation between nodes, on fixed
+log scales) and its depth (layers / 128), so one policy can serve models of any depth."""
 
 TIME_UNIT_S = 1e-4
 """``log_time``: seconds in units of 0.1 ms, over 5 decades (0.1 ms .. 10 s)."""
@@ -85,7 +96,9 @@ class ObservationLayout:
     @property
     def keys(self) -> tuple[str, ...]:
         """The Dict keys, in the order of the flat vector the environment fills."""
-        return (("node", "inputs") if self.per_node else ()) + ("locations", "system", "progress")
+        if self.per_node:
+            return ("node", "inputs", "locations", "system", "progress")
+        return ("locations", "system", "progress", "model")
 
     @property
     def location_features(self) -> tuple[str, ...]:
@@ -99,6 +112,8 @@ class ObservationLayout:
             return (k, len(self.location_features))
         if key == "progress":
             return (len(PROGRESS_FEATURES),)
+        if key == "model" and not self.per_node:
+            return (len(MODEL_FEATURES),)
         if key in VECTOR_PARTS and (self.per_node or key != "inputs"):
             return (sum(k if per_loc else 1 for _, per_loc in VECTOR_PARTS[key]),)
         raise ValueError(f"observation has no key {key!r}; keys: {list(self.keys)}")

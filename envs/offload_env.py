@@ -76,6 +76,17 @@ class EnvConfig:
     """Training on randomised worlds: when non-empty, every reset draws one of these
     scenarios (presets or YAML paths) uniformly from the env's seeded generator instead of
     ``scenario`` (servers 1..max_servers, their distances, bandwidths, loads, hardware)."""
+    model_pool: list[str] = field(default_factory=list)
+    """Training on several models: when non-empty, every reset draws one of these models
+    (presets or config.json paths) uniformly from the env's seeded generator instead of
+    ``model`` (the worlds are every model × every scenario of the pools).
+    ``DecoderSplit-v1`` needs ``split_grid`` > 0 when their depths differ."""
+    split_grid: int = 0
+    """``DecoderSplit-v1``'s cuts.  0: every cut of the model's priority order (N + 1 of
+    them, so the action space depends on the depth).  G >= 1: G + 2 depth-free cuts, the
+    same for every model: all on the server, the embedding on the device, then the nodes up
+    to depth j/G on the device for j = 1..G-1 (depth = layer / (layers + 1); the embedding
+    0, the head 1), and all on the device."""
     max_servers: int = 4
     """Servers the observation and action spaces have room for (the scenario may have 1 ..
     max_servers): absent servers are zero rows with presence 0 and always masked, so one
@@ -101,6 +112,15 @@ class EnvConfig:
         self.dynamics = self.world_dynamics(self.scenario)
         if isinstance(self.max_servers, bool) or not isinstance(self.max_servers, int) or self.max_servers < 1:
             raise ValueError(f"config.max_servers must be an integer >= 1, got {self.max_servers!r}")
+        if isinstance(self.split_grid, bool) or not isinstance(self.split_grid, int) or self.split_grid < 0:
+            raise ValueError(f"config.split_grid must be an integer >= 0, got {self.split_grid!r}")
+        for key in ("scenario_pool", "model_pool"):
+            pool = getattr(self, key)
+            if not isinstance(pool, (list, tuple)) or not all(isinstance(x, str) and x for x in pool):
+                raise ValueError(f"config.{key} must be a list of names or paths, got {pool!r}")
+            if len(set(pool)) != len(pool):
+                raise ValueError(f"config.{key} lists an entry twice: {list(pool)!r}")
+            setattr(self, key, list(pool))
         for key in ("prompt_len", "new_tokens"):
             v = getattr(self, key)
             if not isinstance(v, int) or v < (1 if key == "prompt_len" else 0):
@@ -166,48 +186,49 @@ class _OffloadBase(gym.Env):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.render_mode = render_mode
-        self.spec_model = load_model_spec(cfg.model)
-        if self.spec_model.max_positions and cfg.prompt_len + cfg.new_tokens > self.spec_model.max_positions:
-            raise ValueError(f"prompt_len + new_tokens = {cfg.prompt_len + cfg.new_tokens} exceeds "
-                             f"{cfg.model}'s {self.spec_model.max_positions} positions")
+        specs = {}
+        for name in cfg.model_pool or [cfg.model]:
+            spec = specs[name] = load_model_spec(name)
+            if spec.max_positions and cfg.prompt_len + cfg.new_tokens > spec.max_positions:
+                raise ValueError(f"prompt_len + new_tokens = {cfg.prompt_len + cfg.new_tokens} exceeds "
+                                 f"{name}'s {spec.max_positions} positions")
         self.max_locations = 1 + cfg.max_servers
         """Locations of the observation and action spaces (the real ones first, then padding)."""
-        if not isinstance(cfg.scenario_pool, (list, tuple)) or not all(isinstance(x, str) for x in cfg.scenario_pool):
-            raise ValueError(f"config.scenario_pool must be a list of scenario names or paths, got {cfg.scenario_pool!r}")
-        self._worlds = [self._make_world(name) for name in (cfg.scenario_pool or [cfg.scenario])]
+        self._worlds = [self._make_world(scenario, specs[model], model)
+                        for model in specs for scenario in (cfg.scenario_pool or [cfg.scenario])]
         self._use_world(0)
-        if len({w["num_nodes"] for w in self._worlds}) != 1:
-            raise ValueError("config.scenario_pool: the model's DAG has a different node count in some scenario")
         self._reference_fn = reference_fn
         self._ref_cache: OrderedDict[tuple, tuple[Placement, Result]] = OrderedDict()
         self.ref_solves = 0
         self.ref_time_s = 0.0
         self.inst: Instance | None = None
 
-    def _make_world(self, name: str) -> dict[str, Any]:
-        """One scenario's token builder, random process and checks."""
+    def _make_world(self, name: str, spec: Any, model: str) -> dict[str, Any]:
+        """One (scenario, model) world: its token builder, random process and checks."""
         cfg = self.config
         scenario = load_scenario(name)
         if scenario.num_servers > cfg.max_servers:
             raise ValueError(f"scenario {name!r} has {scenario.num_servers} servers, more than "
                              f"config.max_servers = {cfg.max_servers}")
-        tokens = TokenModel(self.spec_model, cfg.granularity, cfg.prompt_len, make_snapshot(scenario),
+        tokens = TokenModel(spec, cfg.granularity, cfg.prompt_len, make_snapshot(scenario),
                             cfg.weight_dtype, cfg.act_dtype)
         full = tokens.instance(cfg.prompt_len + cfg.new_tokens, make_snapshot(scenario), [-1] * tokens.num_nodes)
         model_bytes = sum(full.mem_need)
         dyn = cfg.world_dynamics(name)
         if ((dyn.outages or dyn.mobility_model == "path")
                 and model_bytes > scenario.device.mem_capacity_bytes):
-            raise ValueError(f"outages or path mobility are on but {cfg.model} ({model_bytes / 1e9:.2f} GB with its cache) "
+            raise ValueError(f"outages or path mobility are on but {model} ({model_bytes / 1e9:.2f} GB with its cache) "
                              f"does not fit the device of {name!r} ({scenario.device.mem_capacity_bytes / 1e9:.2f} GB): "
                              "a token could have nowhere to run")
         return {"scenario": scenario, "tokens": tokens, "process": MECProcess(scenario, dyn), "dynamics": dyn,
-                "num_locations": 1 + scenario.num_servers, "num_nodes": tokens.num_nodes, "model_bytes": model_bytes}
+                "num_locations": 1 + scenario.num_servers, "num_nodes": tokens.num_nodes, "model_bytes": model_bytes,
+                "spec": spec, "model": model}
 
     def _use_world(self, i: int) -> None:
         w = self._worlds[i]
         self.world = i
         self.scenario, self.tokens, self.process = w["scenario"], w["tokens"], w["process"]
+        self.spec_model, self.model_name = w["spec"], w["model"]
         self.num_locations, self.num_nodes, self._model_bytes = w["num_locations"], w["num_nodes"], w["model_bytes"]
         self._world_changed()
 
@@ -719,8 +740,11 @@ class DecoderSplitEnv(_OffloadBase):
     rest on server ``k``.
 
     ## Action Space
-    ``Discrete((N+1)·M)``, M = ``max_servers``: action a means split p = a // M and server k = a % M + 1
-    (p = N: everything on the device).  ``action_masks()`` marks splits whose device
+    ``Discrete(C·M)``, M = ``max_servers``, C cuts: action a means cut c = a // M and server
+    k = a % M + 1; cut c puts the first ``cuts[c]`` nodes on the device (the last cut: all
+    of them).  ``split_grid`` 0: C = N + 1, every cut (cuts[c] = c); ``split_grid`` G >= 1:
+    C = G + 2 depth-free cuts (all on the server, the embedding on the device, the layers
+    up to depth j/G on the device, all on the device), the same actions for any model.  ``action_masks()`` marks splits whose device
     part or server part does not fit in memory or whose server is down.  A masked action
     falls back to the first feasible one, with the penalty and ``info["invalid_action"]``.
     As in ``DecoderOffload-v1``: ``env.unwrapped.action_masks()``, or ``info["action_mask"]``.
@@ -728,9 +752,13 @@ class DecoderSplitEnv(_OffloadBase):
     ## Observation Space
     | Key | Shape | Min | Max | Unit |
     |-----|-------|-----|-----|------|
-    | locations | (K, 5) | 0 | 1 | present (0: padding, all zeros); up; log uplink bit/s /10; log FLOP/s left /16; free memory share |
+    | locations | (K, 7) | 0 | 1 | present (0: padding, all zeros); up; log uplink bit/s /10; log FLOP/s left /16; free memory share; the engine's latency (``log_time``) and device energy (``log_energy``) of the whole token on this location alone, from the caches where they are (1 if it cannot take it) |
     | system | (2K+1,) | 0 | 1 | KV share per location (K + "none"); load ρ per location |
     | progress | (3,) | 0 | 1 | token / tokens; is prefill; context / max context |
+    | model | (5,) | 0 | 1 | the token's log FLOPs /16, log weight bytes /12, log existing KV bytes /12, log largest activation bytes /10; layers / 128 |
+
+    Nothing in it depends on the model's depth or the scenario's server count (up to
+    ``max_servers``): with ``split_grid`` >= 1 one policy runs on any model and world.
 
     ## Rewards
     As ``DecoderOffload-v1``: ``1 / tokens - C_t / S`` per token, S the scale fixed at reset
@@ -746,17 +774,52 @@ class DecoderSplitEnv(_OffloadBase):
     ## Version History
     * v1: reward = the episode's true cost over a scale fixed at reset (as
       ``DecoderOffload-v1``); ``progress`` lost its episode-cost-ratio entry; actions
-      ``(N+1)·max_servers`` (absent servers masked), a ``present`` column per location.
+      ``cuts × max_servers`` (absent servers masked; ``split_grid`` for depth-free cuts), a
+      ``present`` column per location, each location's all-on-one token estimate and a
+      ``model`` key (one policy for many models and worlds).
     * v0: initial version.
     """
 
     def __init__(self, config: Mapping[str, Any] | EnvConfig | None = None, render_mode: str | None = None,
                  reference_fn: Callable[[Instance], Placement] | None = None) -> None:
         super().__init__(config, render_mode, reference_fn)
+        grid = self.config.split_grid
+        if not grid and len({w["num_nodes"] for w in self._worlds}) != 1:
+            raise ValueError("config.model_pool: the models' DAGs have different node counts; DecoderSplit-v1 "
+                             "needs split_grid >= 1 (depth-free cuts) for them")
         self.max_servers = self.max_locations - 1
-        self.action_space = spaces.Discrete((self.num_nodes + 1) * self.max_servers)
+        self.num_cuts = grid + 2 if grid else self.num_nodes + 1
+        """Cuts of the action space: N + 1 (``split_grid`` 0) or G + 2, whatever the model."""
+        self.action_space = spaces.Discrete(self.num_cuts * self.max_servers)
         self.layout = ObservationLayout(self.max_locations, per_node=False)
         self.observation_space = self.layout.space()
+        self._world_changed()
+
+    def _world_changed(self) -> None:
+        """The cuts of the current world's model (nodes on the device per cut)."""
+        grid = self.config.split_grid
+        n = self.num_nodes
+        if not grid:
+            self.cuts = list(range(n + 1))
+            return
+        depth = [self._node_depth(i) for i in range(n)]
+
+        def prefix(limit: float) -> int:  # the leading nodes of the priority order within the depth
+            p = 0
+            while p < n and depth[p] <= limit + 1e-12:
+                p += 1
+            return p
+
+        self.cuts = [0] + [prefix((j - 1) / grid) for j in range(1, grid + 1)] + [n]
+
+    def _node_depth(self, i: int) -> float:
+        """Node i's depth in [0, 1]: the embedding 0, layer l (0-based) (l + 1) / (L + 1), the head 1."""
+        tm = self.tokens
+        kind, name = tm.kinds[i], tm.names[i]
+        layers = self.spec_model.num_layers
+        if name.startswith("L"):
+            return (int(name[1:].split(".")[0]) + 1) / (layers + 1)
+        return 0.0 if kind == "embed" else 1.0
 
     @property
     def num_servers(self) -> int:
@@ -764,14 +827,16 @@ class DecoderSplitEnv(_OffloadBase):
         return self.num_locations - 1
 
     def decode_action(self, action: int) -> list[int]:
-        p, k = divmod(int(action), self.max_servers)
+        """Action a = c·M + (k - 1): the first ``cuts[c]`` nodes on the device, the rest on server k."""
+        c, k = divmod(int(action), self.max_servers)
+        p = self.cuts[c]
         return [DEVICE] * p + [k + 1] * (self.num_nodes - p)
 
     def action_masks(self) -> np.ndarray:
-        """Splits that fit (:func:`core.cost.split_fits`), action a = p·M̄ + (k - 1), M̄ =
+        """Cuts that fit (:func:`core.cost.split_fits`), action a = c·M + (k - 1), M =
         max_servers; the columns of absent servers are False."""
-        fits = np.zeros((self.num_nodes + 1, self.max_servers), dtype=bool)
-        fits[:, :self.num_servers] = split_fits(self.inst)
+        fits = np.zeros((self.num_cuts, self.max_servers), dtype=bool)
+        fits[:, :self.num_servers] = np.asarray(split_fits(self.inst), dtype=bool)[self.cuts]
         return fits.reshape(-1)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -800,5 +865,22 @@ class DecoderSplitEnv(_OffloadBase):
         return obs, float(sum(rewards.values())), terminated, False, info
 
     def _obs(self) -> dict[str, np.ndarray]:
+        inst = self.inst
+        locations = np.zeros((self.max_locations, len(self.layout.location_features)), dtype=np.float32)
+        locations[:, :5] = self._location_features()
+        fits = split_fits(inst)
+        n = self.num_nodes
+        for k in range(self.num_locations):
+            # the engine's cost of the whole token on location k alone (the device: all-on-device)
+            if fits[0][k - 1] if k != DEVICE else fits[n][0]:
+                res = evaluate(inst, Placement([k] * n), record=False, check=False)
+                locations[k, 5] = log_time(res.makespan_s)
+                locations[k, 6] = log_energy(res.energy_j)
+            else:
+                locations[k, 5:7] = 1.0  # down or full: as slow and costly as the scale goes
+        activation = max(inst.out_bytes) if n else 0.0
+        model = np.array([_log_scale(sum(inst.flops), 16.0), _log_scale(sum(inst.weight_bytes), 12.0),
+                          _log_scale(sum(inst.kv_bytes), 12.0), _log_scale(activation, 10.0),
+                          _unit(self.spec_model.num_layers / 128.0)], dtype=np.float32)
         system = np.concatenate([self._kv_share(), self._loads()])
-        return {"locations": self._location_features(), "system": system, "progress": self._progress()}
+        return {"locations": locations, "system": system, "progress": self._progress(), "model": model}

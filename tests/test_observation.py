@@ -59,7 +59,8 @@ def test_golden_layout_k3():
                                                                       (52, 55)]
     assert layout.size == 55 and len(NODE_FEATURES) == 14
     split = ObservationLayout(3, per_node=False)
-    assert split.keys == ("locations", "system", "progress") and split.shape("locations") == (3, 5)
+    assert split.keys == ("locations", "system", "progress", "model") and split.shape("locations") == (3, 7)
+    assert split.shape("model") == (5,) and split.size == 3 * 7 + 7 + 3 + 5
     with pytest.raises(ValueError, match="no key 'inputs'"):
         split.shape("inputs")
 
