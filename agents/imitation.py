@@ -55,8 +55,14 @@ def demonstration_seeds(run_seed: int, episodes: int) -> range:
 
 def teacher_action(env: Any) -> int:
     """The split action closest to the myopic optimum's plan of the current token."""
+    return closest_split_action(env, env.unwrapped.myopic_placement.loc)
+
+
+def closest_split_action(env: Any, placement: Any) -> int:
+    """The allowed split action whose placement agrees with ``placement`` on the most nodes
+    (ties to the lowest action)."""
     u = env.unwrapped
-    loc = np.asarray(u.myopic_placement.loc)
+    loc = np.asarray(placement)
     mask = u.action_masks()
     best, best_score = -1, -1
     for a in np.flatnonzero(mask):
@@ -87,30 +93,76 @@ def greedy_joint_teacher_action(env: Any) -> int:
     return action
 
 
+class ClairvoyantTeacher:
+    """The hindsight teacher of ``DecoderSplit-v1`` (learning from a privileged expert): for
+    each demonstration episode, the best split-plan sequence given the episode's whole future
+    (:func:`solvers.clairvoyant.clairvoyant_plan` on the snapshots recorded while the myopic
+    optimum plays the same seed), then each token's plan mapped to the closest split action.
+    The student sees only the present; cloning the expert teaches it the decision the future
+    usually rewards from states like the present one (e.g. staying on the phone when the
+    uplink is too poor for an edge cache to pay back).  ``objective`` must be ``weighted``
+    (the yardstick's DP scores w_T·T + w_E·E)."""
+
+    def __init__(self) -> None:
+        self.plan: list[list[int]] = []
+
+    def begin(self, env: Any, seed: int) -> None:
+        from solvers.clairvoyant import clairvoyant_plan, episode_contexts
+
+        u = env.unwrapped
+        c = u.config
+        if c.objective != "weighted":
+            raise ValueError("the clairvoyant teacher needs objective 'weighted'")
+        env.reset(seed=seed)
+        done = False
+        while not done:
+            _, _, done, _, _ = env.step(teacher_action(env))
+        contexts = episode_contexts(c.prompt_len, c.new_tokens, c.include_prefill)
+        self.plan = clairvoyant_plan(u.tokens, list(u.snapshots), contexts, w_time_per_s=c.latency_weight,
+                                     w_energy_per_j=c.energy_weight).placements
+
+    def __call__(self, env: Any) -> int:
+        return closest_split_action(env, self.plan[env.unwrapped.token])
+
+
 TEACHERS = {"DecoderSplit-v1": ("myopic optimum", teacher_action),
             "MultiUserShared-v0": ("greedy joint assignment", greedy_joint_teacher_action)}
-"""Env id -> (teacher's name, its action in the env's current state)."""
+"""Env id -> (its default teacher's name, its action in the env's current state)."""
+OTHER_TEACHERS = {("DecoderSplit-v1", "clairvoyant"): ("clairvoyant plan", ClairvoyantTeacher)}
+"""(env id, ``pretrain_teacher``) -> (name, a class whose instance has ``begin(env, seed)``
+(called before each episode) and is the action function)."""
+TEACHER_NAMES = ("default", "clairvoyant")
+"""Values of ``pretrain_teacher``: ``default`` (the env's own teacher in :data:`TEACHERS`)."""
 
 
-def teacher_for(env_id: str) -> tuple[str, Any]:
+def teacher_for(env_id: str, which: str = "default") -> tuple[str, Any]:
     """The (name, action function) of ``env_id``'s teacher; ValueError if it has none."""
+    if which != "default":
+        if (env_id, which) not in OTHER_TEACHERS:
+            raise ValueError(f"pretrain_teacher {which!r} is not available for {env_id} "
+                             f"(available: {', '.join(f'{w} on {e}' for e, w in OTHER_TEACHERS)})")
+        name, cls = OTHER_TEACHERS[(env_id, which)]
+        return name, cls()
     if env_id not in TEACHERS:
         raise ValueError(f"pretraining has a teacher for {', '.join(TEACHERS)} only, not {env_id}")
     return TEACHERS[env_id]
 
 
-def collect_demonstrations(env_id: str, env_config: Mapping[str, Any], seeds: range) -> dict[str, Any]:
+def collect_demonstrations(env_id: str, env_config: Mapping[str, Any], seeds: range,
+                           teacher_name: str = "default") -> dict[str, Any]:
     """Play every seed with ``env_id``'s teacher; returns {"obs": {key: array}, "masks", "actions"}."""
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the ids)
 
-    _, teacher = teacher_for(env_id)
+    _, teacher = teacher_for(env_id, teacher_name)
     env = gym.make(env_id, config=dict(env_config))
     obs_rows: dict[str, list[np.ndarray]] = {}
     masks, actions = [], []
     try:
         for s in seeds:
+            if hasattr(teacher, "begin"):
+                teacher.begin(env, int(s))
             obs, _ = env.reset(seed=int(s))
             done = False
             while not done:

@@ -194,15 +194,21 @@ def _pretrain(model, cfg: RunConfig, run_dir: Path) -> None:
     episodes = int(cfg.hyperparams.get("pretrain_episodes", 0) or 0)
     if episodes <= 0:
         return
-    from agents.imitation import TEACHERS, behaviour_cloning, collect_demonstrations, demonstration_seeds
+    from agents.imitation import behaviour_cloning, collect_demonstrations, demonstration_seeds, teacher_for
 
-    if cfg.env_id not in TEACHERS:
-        raise ConfigError(f"pretrain_episodes needs one of {', '.join(TEACHERS)} (a teacher), not {cfg.env_id}")
+    which = str(cfg.hyperparams.get("pretrain_teacher", "default"))
+    try:
+        name, _ = teacher_for(cfg.env_id, which)
+    except ValueError as exc:
+        raise ConfigError(f"pretrain_episodes: {exc}") from None
     t0 = time.perf_counter()
-    demos = collect_demonstrations(cfg.env_id, cfg.env_config, demonstration_seeds(cfg.seed, episodes))
+    try:
+        demos = collect_demonstrations(cfg.env_id, cfg.env_config, demonstration_seeds(cfg.seed, episodes), which)
+    except ValueError as exc:
+        raise ConfigError(f"pretraining: {exc}") from None
     history = behaviour_cloning(model, demos, seed=cfg.seed)
     model.save(run_dir / "pretrained.zip")
-    print(f"pretrained on {episodes} {TEACHERS[cfg.env_id][0]} episodes ({len(demos['actions']):,} decisions): "
+    print(f"pretrained on {episodes} {name} episodes ({len(demos['actions']):,} decisions): "
           f"NLL {history[0]:.3f} -> {history[-1]:.3f} in {time.perf_counter() - t0:.0f} s", flush=True)
 
 

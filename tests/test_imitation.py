@@ -49,3 +49,50 @@ def test_cloning_fits_the_teacher():
     assert int(act[0]) == int(demos["actions"][0])
     with pytest.raises(ValueError, match="DecoderSplit-v1"):
         collect_demonstrations("DecoderOffload-v1", TINY, range(0, 1))
+
+
+def test_clairvoyant_teacher_replays_the_hindsight_plan():
+    """split_grid 0 holds every split plan and the thermal state is off, so the future is
+    exogenous: the teacher's episode costs exactly the clairvoyant DP's optimum, and never
+    more than the myopic optimum's episode."""
+    from agents.imitation import ClairvoyantTeacher
+    from solvers.clairvoyant import clairvoyant_plan, episode_contexts
+
+    cfg = {**TINY, "new_tokens": 6, "dynamics": {"thermal": False}}
+    env = gym.make("DecoderSplit-v1", config=cfg)
+    teacher = ClairvoyantTeacher()
+    teacher.begin(env, 11)
+    u = env.unwrapped
+    myopic_cost = u.episode_cost
+    c = u.config
+    best = clairvoyant_plan(u.tokens, list(u.snapshots), episode_contexts(c.prompt_len, c.new_tokens),
+                            w_time_per_s=c.latency_weight, w_energy_per_j=c.energy_weight)
+    env.reset(seed=11)
+    done = False
+    while not done:
+        a = teacher(env)
+        assert u.decode_action(a) == teacher.plan[u.token]
+        _, _, done, _, _ = env.step(a)
+    assert u.episode_cost == pytest.approx(best.cost, rel=1e-9)
+    assert u.episode_cost <= myopic_cost * (1 + 1e-9)
+
+
+def test_clairvoyant_demonstrations_and_teacher_choice():
+    from agents.imitation import teacher_for
+
+    demos = collect_demonstrations("DecoderSplit-v1", {**TINY, "split_grid": 4}, range(0, 2), "clairvoyant")
+    assert len(demos["actions"]) == 2 * 4 and demos["masks"][np.arange(8), demos["actions"]].all()
+    assert demos["obs"]["model"].shape == (8, 5)
+    with pytest.raises(ValueError, match="not available for MultiUserShared-v0"):
+        teacher_for("MultiUserShared-v0", "clairvoyant")
+    with pytest.raises(ValueError, match="objective 'weighted'"):
+        collect_demonstrations("DecoderSplit-v1", {**TINY, "objective": "slo"}, range(0, 1), "clairvoyant")
+
+
+def test_pretrain_teacher_is_checked():
+    from agents.hyperparams import ConfigError, validate
+
+    with pytest.raises(ConfigError, match="pretrain_teacher must be one of default, clairvoyant"):
+        validate("maskable_ppo", {"pretrain_episodes": 5, "pretrain_teacher": "oracle"})
+    with pytest.raises(ConfigError, match="needs pretrain_episodes >= 1"):
+        validate("maskable_ppo", {"pretrain_teacher": "clairvoyant", "pretrain_episodes": 0})
