@@ -197,9 +197,13 @@ def _check_hardware(where: str, names: Sequence[str], hw_class: str) -> None:
     _check_choices(where, names)
     known = list_profiles()
     for name in names:
-        if name not in known:
-            raise ValueError(f"{where}: unknown hardware {name!r}; known: {known}")
-        actual = load_profile(name).hw_class
+        is_path = isinstance(name, str) and Path(name).suffix in (".yaml", ".yml") and Path(name).exists()
+        if name not in known and not is_path:
+            raise ValueError(f"{where}: unknown hardware {name!r}; known: {known} (or a profile's YAML path)")
+        try:
+            actual = load_profile(name).hw_class
+        except (ValueError, FileNotFoundError) as exc:
+            raise ValueError(f"{where}: {exc}") from None
         if actual != hw_class:
             raise ValueError(f"{where}: {name!r} is {actual!r} hardware, expected {hw_class!r}")
 
@@ -281,7 +285,10 @@ def load_world_distribution(name_or_path: str | Path | WorldDistribution) -> Wor
         raise ValueError(f"world distribution file {path}: expected a mapping, got {type(data).__name__}")
     data = dict(data)
     data.setdefault("name", path.stem)
-    return WorldDistribution.from_dict(data, where=f"world distribution {path.name}")
+    try:
+        return WorldDistribution.from_dict(data)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 # --------------------------------------------------------------------------- sampling
