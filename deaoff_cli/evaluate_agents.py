@@ -154,6 +154,25 @@ def load_agent(spec: str, index: int, checkpoint: str = "final") -> LoadedAgent:
     return LoadedAgent(name, algo, env_id, dict(cfg.get("env_config") or {}), model, zip_path, checkpoint)
 
 
+POOLS = {"scenario": "scenario_pool", "model": "model_pool", "world_distribution": "world_distribution"}
+"""An env-config key naming one world -> the training pool it replaces in evaluation."""
+
+
+def _one_world(trained: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` plus, for each world key it names (a scenario, a model), the emptied pool the
+    agent was trained on (``scenario_pool``, ``model_pool``, ``world_distribution``), so
+    ``--env-config '{"scenario": "lte-cell-edge"}'`` evaluates on that world alone; says so
+    on stderr.  A pool ``over`` sets itself is kept."""
+    out = dict(over)
+    for key, pool in POOLS.items():
+        targets = ("scenario",) if key == "world_distribution" else (key,)
+        if any(t in over for t in targets) and pool not in over and trained.get(pool):
+            out[pool] = "" if pool == "world_distribution" else []
+            print(f"  --env-config names a {targets[0]}: the run's {pool} ({trained[pool]!r}) is not used",
+                  file=sys.stderr, flush=True)
+    return out
+
+
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in over.items():
@@ -247,8 +266,11 @@ def run_agents(config: AgentsEvalConfig) -> dict[str, Any]:
     agents = [load_agent(m, i, cfg.checkpoint) for i, m in enumerate(cfg.models)]
     env_cfg = dict(agents[0].env_config) if agents else {}
     if cfg.env_config is not None:
-        env_cfg = _merge(env_cfg, read_mapping(cfg.env_config, "--env-config"))
+        env_cfg = _merge(env_cfg, _one_world(env_cfg, read_mapping(cfg.env_config, "--env-config")))
     check_env_config_names(env_cfg, "--env-config")
+    if cfg.clairvoyant and any(env_cfg.get(k) for k in POOLS.values()):
+        raise CLIError("--clairvoyant needs one world: give --env-config a scenario and a model "
+                       "(the run's pools are replaced by them)")
     # the side-by-side runs every method under the same conditions: every agent's env
     # must share the first agent's model, scenario, request length and dynamics
     envs_by_id: dict[str, Any] = {}

@@ -17,7 +17,7 @@ from core.cost import DEVICE, Result, Simulator, evaluate, fallback_location, fe
 from core.dynamics import DynamicsConfig, MECProcess, scenario_dynamics
 from core.instance import Instance, Placement
 from core.models import load_model_spec
-from core.system import load_scenario, make_snapshot, reject_unknown_keys
+from core.system import Scenario, load_scenario, make_snapshot, reject_unknown_keys
 from core.tokens import TokenModel
 
 from .objective import OBJECTIVES, slo_violated, token_cost
@@ -81,6 +81,15 @@ class EnvConfig:
     (presets or config.json paths) uniformly from the env's seeded generator instead of
     ``model`` (the worlds are every model × every scenario of the pools).
     ``DecoderSplit-v1`` needs ``split_grid`` > 0 when their depths differ."""
+    world_distribution: str = ""
+    """Training on random worlds: a distribution of :mod:`core.worlds` (a preset of
+    configs/worlds, e.g. ``default``, or a YAML path).  When set, a reset draws a fresh world
+    from it (phone, 1-4 edge servers, link type, uplink rates, background users) with
+    probability ``random_world_share``, from the env's seeded generator; otherwise the world
+    is ``scenario`` (or one of ``scenario_pool``).  Random worlds take the dynamics defaults
+    and this config's ``dynamics`` keys (no scenario section)."""
+    random_world_share: float = 1.0
+    """The share of resets that draw a random world when ``world_distribution`` is set."""
     split_grid: int = 0
     """``DecoderSplit-v1``'s cuts.  0: every cut of the model's priority order (N + 1 of
     them, so the action space depends on the depth).  G >= 1: G + 2 depth-free cuts, the
@@ -114,6 +123,12 @@ class EnvConfig:
             raise ValueError(f"config.max_servers must be an integer >= 1, got {self.max_servers!r}")
         if isinstance(self.split_grid, bool) or not isinstance(self.split_grid, int) or self.split_grid < 0:
             raise ValueError(f"config.split_grid must be an integer >= 0, got {self.split_grid!r}")
+        if not isinstance(self.world_distribution, str):
+            raise ValueError(f"config.world_distribution must be a preset name or a YAML path, "
+                             f"got {self.world_distribution!r}")
+        share = self.random_world_share
+        if isinstance(share, bool) or not (isinstance(share, (int, float)) and 0.0 <= share <= 1.0):
+            raise ValueError(f"config.random_world_share must be a number in [0, 1], got {share!r}")
         for key in ("scenario_pool", "model_pool"):
             pool = getattr(self, key)
             if not isinstance(pool, (list, tuple)) or not all(isinstance(x, str) and x for x in pool):
@@ -151,11 +166,13 @@ class EnvConfig:
         reject_unknown_keys(cls, data, "env config")
         return cls(**dict(data))
 
-    def world_dynamics(self, scenario: str) -> DynamicsConfig:
-        """The dynamics of one world: the defaults, the scenario's section, the user's keys."""
+    def world_dynamics(self, scenario: str | None) -> DynamicsConfig:
+        """The dynamics of one world: the defaults, the scenario's section (None: a random
+        world, which has none), the user's keys."""
         if not isinstance(getattr(self, "_dynamics_overrides", None), dict):
             return self.dynamics
-        return DynamicsConfig.from_dict({**scenario_dynamics(scenario), **self._dynamics_overrides})
+        section = scenario_dynamics(scenario) if scenario is not None else {}
+        return DynamicsConfig.from_dict({**section, **self._dynamics_overrides})
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data that rebuilds this config: ``dynamics`` holds the keys that were set
@@ -194,8 +211,18 @@ class _OffloadBase(gym.Env):
                                  f"{name}'s {spec.max_positions} positions")
         self.max_locations = 1 + cfg.max_servers
         """Locations of the observation and action spaces (the real ones first, then padding)."""
+        self._specs = specs
         self._worlds = [self._make_world(scenario, specs[model], model)
                         for model in specs for scenario in (cfg.scenario_pool or [cfg.scenario])]
+        self._world_dist = None
+        self._random_worlds = 0
+        if cfg.world_distribution:
+            from core.worlds import load_world_distribution
+            self._world_dist = load_world_distribution(cfg.world_distribution)
+            if self._world_dist.num_servers[1] > cfg.max_servers:
+                raise ValueError(f"world_distribution {cfg.world_distribution!r} draws up to "
+                                 f"{self._world_dist.num_servers[1]} servers, more than config.max_servers = "
+                                 f"{cfg.max_servers}")
         self._use_world(0)
         self._reference_fn = reference_fn
         self._ref_cache: OrderedDict[tuple, tuple[Placement, Result]] = OrderedDict()
@@ -203,10 +230,12 @@ class _OffloadBase(gym.Env):
         self.ref_time_s = 0.0
         self.inst: Instance | None = None
 
-    def _make_world(self, name: str, spec: Any, model: str) -> dict[str, Any]:
-        """One (scenario, model) world: its token builder, random process and checks."""
+    def _make_world(self, name: str | Scenario, spec: Any, model: str) -> dict[str, Any]:
+        """One (scenario, model) world: its token builder, random process and checks (a
+        Scenario object: a random world, with no dynamics section)."""
         cfg = self.config
         scenario = load_scenario(name)
+        name_str = scenario.name if isinstance(name, Scenario) else name
         if scenario.num_servers > cfg.max_servers:
             raise ValueError(f"scenario {name!r} has {scenario.num_servers} servers, more than "
                              f"config.max_servers = {cfg.max_servers}")
@@ -214,18 +243,19 @@ class _OffloadBase(gym.Env):
                             cfg.weight_dtype, cfg.act_dtype)
         full = tokens.instance(cfg.prompt_len + cfg.new_tokens, make_snapshot(scenario), [-1] * tokens.num_nodes)
         model_bytes = sum(full.mem_need)
-        dyn = cfg.world_dynamics(name)
+        dyn = cfg.world_dynamics(None if isinstance(name, Scenario) else name)
         if ((dyn.outages or dyn.mobility_model == "path")
                 and model_bytes > scenario.device.mem_capacity_bytes):
             raise ValueError(f"outages or path mobility are on but {model} ({model_bytes / 1e9:.2f} GB with its cache) "
-                             f"does not fit the device of {name!r} ({scenario.device.mem_capacity_bytes / 1e9:.2f} GB): "
+                             f"does not fit the device of {name_str!r} ({scenario.device.mem_capacity_bytes / 1e9:.2f} GB): "
                              "a token could have nowhere to run")
         return {"scenario": scenario, "tokens": tokens, "process": MECProcess(scenario, dyn), "dynamics": dyn,
                 "num_locations": 1 + scenario.num_servers, "num_nodes": tokens.num_nodes, "model_bytes": model_bytes,
                 "spec": spec, "model": model}
 
-    def _use_world(self, i: int) -> None:
-        w = self._worlds[i]
+    def _use_world(self, i: int, w: dict[str, Any] | None = None) -> None:
+        """Make world ``i`` of the pool current (or ``w``, a random world with id ``i`` < 0)."""
+        w = self._worlds[i] if w is None else w
         self.world = i
         self.scenario, self.tokens, self.process = w["scenario"], w["tokens"], w["process"]
         self.spec_model, self.model_name = w["spec"], w["model"]
@@ -238,8 +268,17 @@ class _OffloadBase(gym.Env):
     # ------------------------------------------------------------------ request state
     def _reset_request(self) -> None:
         cfg = self.config
-        if len(self._worlds) > 1:  # a randomised world: drawn from the seeded generator
-            self._use_world(int(self.np_random.integers(len(self._worlds))))
+        rng = self.np_random
+        if self._world_dist is not None and (cfg.random_world_share >= 1.0 or rng.random() < cfg.random_world_share):
+            from core.worlds import sample_world
+            self._random_worlds += 1
+            scenario = sample_world(self._world_dist, rng, name=f"random-world-{self._random_worlds}")
+            model = list(self._specs)[int(rng.integers(len(self._specs)))]
+            self._use_world(-self._random_worlds, self._make_world(scenario, self._specs[model], model))
+        elif len(self._worlds) > 1:  # a randomised world: drawn from the seeded generator
+            self._use_world(int(rng.integers(len(self._worlds))))
+        elif self.world != 0:
+            self._use_world(0)
         self.process.reset(self.np_random)
         self.kv_loc = [-1] * self.num_nodes
         self.lost = [False] * self.num_nodes

@@ -84,3 +84,50 @@ def test_all_on_one_estimates_are_the_engine_costs():
     assert checked >= 2
     assert not obs["locations"][u.num_locations:].any()  # padding rows stay zero
     assert np.all((obs["model"] >= 0) & (obs["model"] <= 1)) and obs["model"][-1] == pytest.approx(24 / 128)
+
+
+RANDOM = {**TINY, "split_grid": 4, "world_distribution": "default"}
+
+
+def _world(env) -> tuple:
+    u = env.unwrapped
+    s = u.scenario
+    return (u.model_name, s.device.hardware, tuple((sv.hardware, sv.link_type, round(sv.distance_km, 9),
+                                                    sv.background_users) for sv in s.servers))
+
+
+def test_random_worlds_are_drawn_from_the_seed():
+    a = gym.make("DecoderSplit-v1", config=RANDOM)
+    b = gym.make("DecoderSplit-v1", config=RANDOM)
+    worlds = []
+    for seed in range(10):
+        a.reset(seed=seed)
+        b.reset(seed=seed)
+        assert _world(a) == _world(b)  # same seed, same world, whatever env instance
+        worlds.append(_world(a))
+        assert 1 <= a.unwrapped.num_servers <= 4 and a.unwrapped.world < 0
+    assert len(set(worlds)) == 10
+    a.reset(seed=3)
+    again = _world(a)
+    a.reset(seed=4)
+    a.reset(seed=3)
+    assert _world(a) == again
+
+
+def test_random_world_share_mixes_in_the_scenario():
+    never = gym.make("DecoderSplit-v1", config={**RANDOM, "random_world_share": 0.0})
+    for seed in range(4):
+        never.reset(seed=seed)
+        assert never.unwrapped.scenario.name == "urban-5g" and never.unwrapped.world == 0
+    half = gym.make("DecoderSplit-v1", config={**RANDOM, "random_world_share": 0.5})
+    names = set()
+    for seed in range(20):
+        half.reset(seed=seed)
+        names.add(half.unwrapped.scenario.name == "urban-5g")
+    assert names == {True, False}
+    with pytest.raises(ValueError, match="random_world_share must be a number in"):
+        gym.make("DecoderSplit-v1", config={**RANDOM, "random_world_share": 1.5})
+    with pytest.raises(ValueError, match="more than config.max_servers = 2"):
+        gym.make("DecoderSplit-v1", config={**RANDOM, "max_servers": 2})
+    with pytest.raises(ValueError, match="no-such-dist"):
+        gym.make("DecoderSplit-v1", config={**RANDOM, "world_distribution": "no-such-dist"})
