@@ -168,3 +168,18 @@ def test_agents_mode_one_torch_thread_and_a_bar_per_method(tmp_path, capsys):
     lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
     for name in ("myopic-optimum", "deaoff-static", *BASELINES, *HEURISTICS):
         assert any(line.startswith(name) and "1/1" in line for line in lines), name
+
+
+def test_a_named_world_replaces_the_runs_pools(capsys):
+    from deaoff_cli.evaluate_agents import _one_world
+
+    trained = {"scenario_pool": ["urban-5g", "two-edge"], "model_pool": ["gpt2", "qwen2.5-0.5b"],
+               "world_distribution": "default", "split_grid": 8}
+    out = _one_world(trained, {"scenario": "lte-cell-edge"})
+    assert out == {"scenario": "lte-cell-edge", "scenario_pool": [], "world_distribution": ""}
+    assert "scenario_pool" in capsys.readouterr().err
+    out = _one_world(trained, {"model": "configs/hardware/models/llama-3.2-3b.json"})
+    assert out["model_pool"] == [] and "scenario_pool" not in out
+    # a pool the evaluation sets itself is kept; nothing named, nothing replaced
+    assert _one_world(trained, {"scenario": "x", "scenario_pool": ["y"]})["scenario_pool"] == ["y"]
+    assert _one_world(trained, {"new_tokens": 8}) == {"new_tokens": 8}
