@@ -39,14 +39,17 @@ RESERVED = frozenset({"self", "policy", "env", "tensorboard_log", "verbose", "se
 """Constructor arguments train.py sets itself."""
 CLASS_ARGS = frozenset({"rollout_buffer_class", "replay_buffer_class"})
 """Constructor arguments that take a class and have no name table here."""
-TRAINING_KEYS = frozenset({"n_envs", "normalize_reward", "pretrain_episodes", "pretrain_teacher"})
+TRAINING_KEYS = frozenset({"n_envs", "normalize_reward", "pretrain_episodes", "pretrain_teacher",
+                           "pretrain_balance_prefill"})
 """Keys a section may hold that are not algorithm arguments: ``n_envs``; ``normalize_reward``
 (train.py scales the training rewards by a running estimate of the discounted return's
 standard deviation and clips them to ±10, SB3's ``VecNormalize(norm_obs=False)``; the
 evaluation env and evaluate.py see the env's own rewards); ``pretrain_episodes`` (MaskablePPO on
 DecoderSplit-v1: behaviour cloning of the myopic optimum on that many demonstration
 episodes before the RL updates, :mod:`agents.imitation`); ``pretrain_teacher`` (``default``,
-the env's own teacher, or ``clairvoyant`` on DecoderSplit-v1: the hindsight plan)."""
+the env's own teacher, or ``clairvoyant`` on DecoderSplit-v1: the hindsight plan);
+``pretrain_balance_prefill`` (true: the episodes' prefill decisions weigh as much in the
+cloning loss as all their decode decisions, :func:`agents.imitation.prefill_balanced_weights`)."""
 SCHEDULES = frozenset({"learning_rate", "clip_range", "clip_range_vf"})
 POLICY_RESERVED = frozenset({"self", "observation_space", "action_space", "lr_schedule"})
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
@@ -131,6 +134,11 @@ def validate(algo: str, hyperparams: Mapping[str, Any], where: str = "hyperparam
         raise ConfigError(f"{where}: pretrain_teacher must be one of {', '.join(TEACHER_NAMES)}, got {teacher!r}")
     if teacher != "default" and not pre:
         raise ConfigError(f"{where}: pretrain_teacher {teacher!r} needs pretrain_episodes >= 1")
+    balance = hyperparams.get("pretrain_balance_prefill", False)
+    if not isinstance(balance, bool):
+        raise ConfigError(f"{where}: pretrain_balance_prefill must be true or false, got {balance!r}")
+    if balance and not pre:
+        raise ConfigError(f"{where}: pretrain_balance_prefill needs pretrain_episodes >= 1")
     pk = hyperparams.get("policy_kwargs") or {}
     if not isinstance(pk, Mapping):
         raise ConfigError(f"{where}: policy_kwargs must be a mapping, got {pk!r}")

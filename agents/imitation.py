@@ -158,7 +158,7 @@ def collect_demonstrations(env_id: str, env_config: Mapping[str, Any], seeds: ra
     _, teacher = teacher_for(env_id, teacher_name)
     env = gym.make(env_id, config=dict(env_config))
     obs_rows: dict[str, list[np.ndarray]] = {}
-    masks, actions = [], []
+    masks, actions, prefill = [], [], []
     try:
         for s in seeds:
             if hasattr(teacher, "begin"):
@@ -171,24 +171,45 @@ def collect_demonstrations(env_id: str, env_config: Mapping[str, Any], seeds: ra
                     obs_rows.setdefault(k, []).append(np.asarray(v, dtype=np.float32))
                 masks.append(env.unwrapped.action_masks().copy())
                 actions.append(a)
+                prefill.append(getattr(env.unwrapped, "context", 0) is None)
                 obs, _, terminated, truncated, _ = env.step(a)
                 done = terminated or truncated
     finally:
         env.close()
     return {"obs": {k: np.stack(v) for k, v in obs_rows.items()}, "masks": np.stack(masks),
-            "actions": np.asarray(actions, dtype=np.int64)}
+            "actions": np.asarray(actions, dtype=np.int64), "prefill": np.asarray(prefill, dtype=bool)}
+
+
+def prefill_balanced_weights(prefill: np.ndarray) -> np.ndarray:
+    """Sample weights that give the prefill decisions as much total weight as the decode
+    decisions (mean weight 1): an episode has one prefill and hundreds of decode tokens, but
+    where the prefill runs decides where the caches start, and with them the episode.
+    Without prefill (or without decode) samples, all weights are 1."""
+    prefill = np.asarray(prefill, dtype=bool)
+    n, p = prefill.size, int(prefill.sum())
+    w = np.ones(n, dtype=np.float64)
+    if 0 < p < n:
+        w[prefill] = n / (2.0 * p)
+        w[~prefill] = n / (2.0 * (n - p))
+    return w
 
 
 def behaviour_cloning(model: Any, demos: Mapping[str, Any], *, epochs: int = 10, batch_size: int = 256,
-                      learning_rate: float = 1e-3, seed: int = 0) -> list[float]:
+                      learning_rate: float = 1e-3, seed: int = 0, weights: np.ndarray | None = None) -> list[float]:
     """Fit ``model.policy`` (a MaskablePPO policy) to the demonstrations; returns the mean
-    negative log-likelihood of each epoch."""
+    (``weights``-weighted) negative log-likelihood of each epoch."""
     import torch
 
     policy = model.policy
     n = len(demos["actions"])
     if n == 0:
         raise ValueError("behaviour_cloning: no demonstrations")
+    w = None
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float32)
+        if weights.shape != (n,) or not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
+            raise ValueError(f"behaviour_cloning: weights must be {n} finite numbers >= 0 with a positive sum")
+        w = torch.as_tensor(weights, device=policy.device)
     opt = torch.optim.Adam(policy.parameters(), lr=learning_rate)
     rng = np.random.default_rng(seed)
     history = []
@@ -201,7 +222,11 @@ def behaviour_cloning(model: Any, demos: Mapping[str, Any], *, epochs: int = 10,
             obs = {k: torch.as_tensor(v[idx], device=policy.device) for k, v in demos["obs"].items()}
             acts = torch.as_tensor(demos["actions"][idx], device=policy.device)
             dist = policy.get_distribution(obs, action_masks=demos["masks"][idx])
-            loss = -dist.log_prob(acts).mean()
+            if w is None:
+                loss = -dist.log_prob(acts).mean()
+            else:
+                wb = w[idx]
+                loss = -(dist.log_prob(acts) * wb).sum() / wb.sum()
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -206,7 +206,11 @@ def _pretrain(model, cfg: RunConfig, run_dir: Path) -> None:
         demos = collect_demonstrations(cfg.env_id, cfg.env_config, demonstration_seeds(cfg.seed, episodes), which)
     except ValueError as exc:
         raise ConfigError(f"pretraining: {exc}") from None
-    history = behaviour_cloning(model, demos, seed=cfg.seed)
+    weights = None
+    if cfg.hyperparams.get("pretrain_balance_prefill", False):
+        from agents.imitation import prefill_balanced_weights
+        weights = prefill_balanced_weights(demos["prefill"])
+    history = behaviour_cloning(model, demos, seed=cfg.seed, weights=weights)
     model.save(run_dir / "pretrained.zip")
     print(f"pretrained on {episodes} {name} episodes ({len(demos['actions']):,} decisions): "
           f"NLL {history[0]:.3f} -> {history[-1]:.3f} in {time.perf_counter() - t0:.0f} s", flush=True)

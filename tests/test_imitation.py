@@ -96,3 +96,35 @@ def test_pretrain_teacher_is_checked():
         validate("maskable_ppo", {"pretrain_episodes": 5, "pretrain_teacher": "oracle"})
     with pytest.raises(ConfigError, match="needs pretrain_episodes >= 1"):
         validate("maskable_ppo", {"pretrain_teacher": "clairvoyant", "pretrain_episodes": 0})
+
+
+def test_prefill_balanced_weights_by_hand():
+    """4 samples, 1 prefill: the prefill weighs n / (2·1) = 2, each decode n / (2·3) = 2/3,
+    so both phases total 2 (= n / 2) and the mean weight is 1."""
+    from agents.imitation import prefill_balanced_weights
+
+    w = prefill_balanced_weights(np.array([True, False, False, False]))
+    assert w == pytest.approx([2.0, 2 / 3, 2 / 3, 2 / 3])
+    assert prefill_balanced_weights(np.array([False, False])) == pytest.approx([1.0, 1.0])
+
+
+def test_weighted_cloning_follows_the_heavy_samples():
+    """Two contradicting demonstrations of the same state: the weighted loss's optimum is the
+    heavier one's action."""
+    from sb3_contrib import MaskablePPO
+
+    demos = collect_demonstrations("DecoderSplit-v1", TINY, range(0, 1))
+    assert demos["prefill"].tolist() == [True, False, False, False]
+    one = {k: v[:1] for k, v in demos["obs"].items()}
+    mask = demos["masks"][:1]
+    allowed = np.flatnonzero(mask[0])
+    a, b = int(allowed[0]), int(allowed[-1])
+    twin = {"obs": {k: np.concatenate([v, v]) for k, v in one.items()}, "masks": np.concatenate([mask, mask]),
+            "actions": np.array([a, b])}
+    env = gym.make("DecoderSplit-v1", config=TINY)
+    model = MaskablePPO("MultiInputPolicy", env, seed=0, device="cpu", n_steps=16, batch_size=16)
+    behaviour_cloning(model, twin, epochs=200, batch_size=2, learning_rate=3e-3, seed=0, weights=np.array([1.0, 4.0]))
+    act, _ = model.predict(one, deterministic=True, action_masks=mask)
+    assert int(act[0]) == b
+    with pytest.raises(ValueError, match="weights must be 2 finite numbers"):
+        behaviour_cloning(model, twin, epochs=1, weights=np.array([1.0, -1.0]))
