@@ -47,7 +47,9 @@ standard deviation and clips them to ±10, SB3's ``VecNormalize(norm_obs=False)`
 evaluation env and evaluate.py see the env's own rewards); ``pretrain_episodes`` (MaskablePPO on
 DecoderSplit-v1: behaviour cloning of the myopic optimum on that many demonstration
 episodes before the RL updates, :mod:`agents.imitation`); ``pretrain_teacher`` (``default``,
-the env's own teacher, or ``clairvoyant`` on DecoderSplit-v1: the hindsight plan);
+the env's own teacher; on DecoderSplit-v1 ``clairvoyant``, the hindsight plan, or
+``best-of-baselines``, per episode the cheapest of the myopic optimum, the lookahead and
+all-device);
 ``pretrain_balance_prefill`` (true: the episodes' prefill decisions weigh as much in the
 cloning loss as all their decode decisions, :func:`agents.imitation.prefill_balanced_weights`)."""
 SCHEDULES = frozenset({"learning_rate", "clip_range", "clip_range_vf"})

@@ -26,8 +26,15 @@ same way: from a uniform policy MaskablePPO learns to keep every user on its pho
     (the later users absent): replayed from the start of a token step, the step's actions
     are exactly the greedy joint plan.
 
+* ``pretrain_teacher: clairvoyant`` (:class:`ClairvoyantTeacher`, ``DecoderSplit-v1``): the
+  hindsight plan of each demonstration episode, a privileged expert whose decisions the
+  student, which sees only the present, learns to predict.
+* ``pretrain_teacher: best-of-baselines`` (:class:`BestOfBaselinesTeacher`): per episode, the
+  cheapest of the myopic optimum, the one-step lookahead and all-device on that episode.
 * :func:`collect_demonstrations` plays episodes of the env with its teacher, steps the env
-  with the teacher's action and records (observation, action mask, action).  Seeds:
+  with the teacher's action and records (observation, action mask, action, is-prefill);
+  :func:`prefill_balanced_weights` lets the one prefill decision of each episode weigh as
+  much as its decode decisions.  Seeds:
   :func:`demonstration_seeds`, in the training range (never the model-selection or held-out
   episodes).
 * :func:`behaviour_cloning` minimises the masked policy's negative log-likelihood of the
@@ -125,13 +132,59 @@ class ClairvoyantTeacher:
         return closest_split_action(env, self.plan[env.unwrapped.token])
 
 
+def _all_device_action(env: Any) -> int:
+    return closest_split_action(env, [0] * env.unwrapped.num_nodes)
+
+
+def _lookahead_action(env: Any) -> int:
+    from envs.baselines import one_step_lookahead
+
+    return closest_split_action(env, one_step_lookahead(env.unwrapped).loc)
+
+
+class BestOfBaselinesTeacher:
+    """Per demonstration episode, the cheapest of several non-learned policies that see only
+    the present (:data:`CANDIDATES`: the myopic optimum, the one-step lookahead, all-device;
+    each token's plan as the closest split action), chosen after playing each of them on the
+    episode's seed (same world, same future).  Every candidate is causal, so the student can
+    represent each of them; what it learns from the choice is which of them the world it
+    sees calls for (e.g. the lookahead on a slow uplink, the myopic optimum on a fast one)."""
+
+    CANDIDATES = (("myopic", teacher_action), ("lookahead", _lookahead_action), ("all-device", _all_device_action))
+
+    def __init__(self) -> None:
+        self.actions: list[int] = []
+        self.chosen: list[str] = []
+        """The candidate chosen for each episode so far."""
+
+    def begin(self, env: Any, seed: int) -> None:
+        best: tuple[float, str, list[int]] | None = None
+        for name, policy in self.CANDIDATES:
+            env.reset(seed=seed)
+            actions, done = [], False
+            while not done:
+                a = policy(env)
+                actions.append(a)
+                _, _, done, _, _ = env.step(a)
+            cost = env.unwrapped.episode_cost
+            if best is None or cost < best[0]:
+                best = (cost, name, actions)
+        assert best is not None
+        self.chosen.append(best[1])
+        self.actions = best[2]
+
+    def __call__(self, env: Any) -> int:
+        return self.actions[env.unwrapped.token]
+
+
 TEACHERS = {"DecoderSplit-v1": ("myopic optimum", teacher_action),
             "MultiUserShared-v0": ("greedy joint assignment", greedy_joint_teacher_action)}
 """Env id -> (its default teacher's name, its action in the env's current state)."""
-OTHER_TEACHERS = {("DecoderSplit-v1", "clairvoyant"): ("clairvoyant plan", ClairvoyantTeacher)}
+OTHER_TEACHERS = {("DecoderSplit-v1", "clairvoyant"): ("clairvoyant plan", ClairvoyantTeacher),
+                  ("DecoderSplit-v1", "best-of-baselines"): ("best non-learned policy", BestOfBaselinesTeacher)}
 """(env id, ``pretrain_teacher``) -> (name, a class whose instance has ``begin(env, seed)``
 (called before each episode) and is the action function)."""
-TEACHER_NAMES = ("default", "clairvoyant")
+TEACHER_NAMES = ("default", "clairvoyant", "best-of-baselines")
 """Values of ``pretrain_teacher``: ``default`` (the env's own teacher in :data:`TEACHERS`)."""
 
 

@@ -92,7 +92,7 @@ def test_clairvoyant_demonstrations_and_teacher_choice():
 def test_pretrain_teacher_is_checked():
     from agents.hyperparams import ConfigError, validate
 
-    with pytest.raises(ConfigError, match="pretrain_teacher must be one of default, clairvoyant"):
+    with pytest.raises(ConfigError, match="pretrain_teacher must be one of default, clairvoyant, best-of-baselines"):
         validate("maskable_ppo", {"pretrain_episodes": 5, "pretrain_teacher": "oracle"})
     with pytest.raises(ConfigError, match="needs pretrain_episodes >= 1"):
         validate("maskable_ppo", {"pretrain_teacher": "clairvoyant", "pretrain_episodes": 0})
@@ -128,3 +128,25 @@ def test_weighted_cloning_follows_the_heavy_samples():
     assert int(act[0]) == b
     with pytest.raises(ValueError, match="weights must be 2 finite numbers"):
         behaviour_cloning(model, twin, epochs=1, weights=np.array([1.0, -1.0]))
+
+
+def test_best_of_baselines_teacher_replays_the_cheapest_candidate():
+    from agents.imitation import BestOfBaselinesTeacher
+
+    cfg = {**TINY, "new_tokens": 5, "scenario": "lte-cell-edge"}
+    env = gym.make("DecoderSplit-v1", config=cfg)
+    teacher = BestOfBaselinesTeacher()
+    costs = {}
+    for name, policy in teacher.CANDIDATES:
+        env.reset(seed=21)
+        done = False
+        while not done:
+            _, _, done, _, _ = env.step(policy(env))
+        costs[name] = env.unwrapped.episode_cost
+    teacher.begin(env, 21)
+    assert teacher.chosen == [min(costs, key=costs.get)]
+    env.reset(seed=21)
+    done = False
+    while not done:
+        _, _, done, _, _ = env.step(teacher(env))
+    assert env.unwrapped.episode_cost == pytest.approx(min(costs.values()), rel=1e-12)
