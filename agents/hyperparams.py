@@ -40,7 +40,7 @@ RESERVED = frozenset({"self", "policy", "env", "tensorboard_log", "verbose", "se
 CLASS_ARGS = frozenset({"rollout_buffer_class", "replay_buffer_class"})
 """Constructor arguments that take a class and have no name table here."""
 TRAINING_KEYS = frozenset({"n_envs", "normalize_reward", "pretrain_episodes", "pretrain_teacher",
-                           "pretrain_balance_prefill"})
+                           "pretrain_balance_prefill", "pretrain_dagger_episodes"})
 """Keys a section may hold that are not algorithm arguments: ``n_envs``; ``normalize_reward``
 (train.py scales the training rewards by a running estimate of the discounted return's
 standard deviation and clips them to ±10, SB3's ``VecNormalize(norm_obs=False)``; the
@@ -51,7 +51,10 @@ the env's own teacher; on DecoderSplit-v1 ``clairvoyant``, the hindsight plan, o
 ``best-of-baselines``, per episode the cheapest of the myopic optimum, the lookahead and
 all-device);
 ``pretrain_balance_prefill`` (true: the episodes' prefill decisions weigh as much in the
-cloning loss as all their decode decisions, :func:`agents.imitation.prefill_balanced_weights`)."""
+cloning loss as all their decode decisions, :func:`agents.imitation.prefill_balanced_weights`);
+``pretrain_dagger_episodes`` (after cloning, one DAgger round: the cloned student plays that
+many more episodes, the teacher labels the states it visits, and the policy is cloned again
+on all the labels)."""
 SCHEDULES = frozenset({"learning_rate", "clip_range", "clip_range_vf"})
 POLICY_RESERVED = frozenset({"self", "observation_space", "action_space", "lr_schedule"})
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
@@ -136,6 +139,13 @@ def validate(algo: str, hyperparams: Mapping[str, Any], where: str = "hyperparam
         raise ConfigError(f"{where}: pretrain_teacher must be one of {', '.join(TEACHER_NAMES)}, got {teacher!r}")
     if teacher != "default" and not pre:
         raise ConfigError(f"{where}: pretrain_teacher {teacher!r} needs pretrain_episodes >= 1")
+    dagger = hyperparams.get("pretrain_dagger_episodes", 0)
+    if isinstance(dagger, bool) or not isinstance(dagger, int) or not 0 <= dagger <= 999:
+        raise ConfigError(f"{where}: pretrain_dagger_episodes must be an integer in [0, 999], got {dagger!r}")
+    if dagger and not pre:
+        raise ConfigError(f"{where}: pretrain_dagger_episodes needs pretrain_episodes >= 1")
+    if dagger and teacher == "clairvoyant":
+        raise ConfigError(f"{where}: pretrain_dagger_episodes needs a teacher that labels any state, not 'clairvoyant'")
     balance = hyperparams.get("pretrain_balance_prefill", False)
     if not isinstance(balance, bool):
         raise ConfigError(f"{where}: pretrain_balance_prefill must be true or false, got {balance!r}")

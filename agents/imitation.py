@@ -154,11 +154,13 @@ class BestOfBaselinesTeacher:
 
     def __init__(self) -> None:
         self.actions: list[int] = []
+        self.policy: Any = None
+        """The chosen candidate of the current episode (it labels any state, for DAgger)."""
         self.chosen: list[str] = []
         """The candidate chosen for each episode so far."""
 
     def begin(self, env: Any, seed: int) -> None:
-        best: tuple[float, str, list[int]] | None = None
+        best: tuple[float, str, list[int], Any] | None = None
         for name, policy in self.CANDIDATES:
             env.reset(seed=seed)
             actions, done = [], False
@@ -168,13 +170,17 @@ class BestOfBaselinesTeacher:
                 _, _, done, _, _ = env.step(a)
             cost = env.unwrapped.episode_cost
             if best is None or cost < best[0]:
-                best = (cost, name, actions)
+                best = (cost, name, actions, policy)
         assert best is not None
         self.chosen.append(best[1])
-        self.actions = best[2]
+        self.actions, self.policy = best[2], best[3]
 
     def __call__(self, env: Any) -> int:
         return self.actions[env.unwrapped.token]
+
+    def label(self, env: Any) -> int:
+        """The chosen candidate's action in the env's present state (any state)."""
+        return self.policy(env)
 
 
 TEACHERS = {"DecoderSplit-v1": ("myopic optimum", teacher_action),
@@ -202,13 +208,22 @@ def teacher_for(env_id: str, which: str = "default") -> tuple[str, Any]:
 
 
 def collect_demonstrations(env_id: str, env_config: Mapping[str, Any], seeds: range,
-                           teacher_name: str = "default") -> dict[str, Any]:
-    """Play every seed with ``env_id``'s teacher; returns {"obs": {key: array}, "masks", "actions"}."""
+                           teacher_name: str = "default", student: Any = None) -> dict[str, Any]:
+    """Play every seed with ``env_id``'s teacher; returns {"obs": {key: array}, "masks",
+    "actions", "prefill", "chosen"}.
+
+    ``student`` (a MaskablePPO model): DAgger — the student's greedy actions drive the
+    episodes and the teacher labels every state the student visits with the action it would
+    take there (``teacher.label(env)``, or the teacher function itself); the teacher must be
+    a function of the present state (not the clairvoyant plan)."""
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the ids)
 
     _, teacher = teacher_for(env_id, teacher_name)
+    label = getattr(teacher, "label", teacher)
+    if student is not None and isinstance(teacher, ClairvoyantTeacher):
+        raise ValueError("DAgger needs a teacher that can label any state; the clairvoyant plan labels only its own")
     env = gym.make(env_id, config=dict(env_config))
     obs_rows: dict[str, list[np.ndarray]] = {}
     masks, actions, prefill = [], [], []
@@ -219,18 +234,24 @@ def collect_demonstrations(env_id: str, env_config: Mapping[str, Any], seeds: ra
             obs, _ = env.reset(seed=int(s))
             done = False
             while not done:
-                a = teacher(env)
+                mask = env.unwrapped.action_masks().copy()
+                a = teacher(env) if student is None else label(env)
                 for k, v in obs.items():
                     obs_rows.setdefault(k, []).append(np.asarray(v, dtype=np.float32))
-                masks.append(env.unwrapped.action_masks().copy())
+                masks.append(mask)
                 actions.append(a)
                 prefill.append(getattr(env.unwrapped, "context", 0) is None)
+                if student is not None:
+                    act, _ = student.predict({k: v[None] for k, v in obs.items()}, deterministic=True,
+                                             action_masks=mask[None])
+                    a = int(np.asarray(act).reshape(-1)[0])
                 obs, _, terminated, truncated, _ = env.step(a)
                 done = terminated or truncated
     finally:
         env.close()
     return {"obs": {k: np.stack(v) for k, v in obs_rows.items()}, "masks": np.stack(masks),
-            "actions": np.asarray(actions, dtype=np.int64), "prefill": np.asarray(prefill, dtype=bool)}
+            "actions": np.asarray(actions, dtype=np.int64), "prefill": np.asarray(prefill, dtype=bool),
+            "chosen": list(getattr(teacher, "chosen", []))}
 
 
 def prefill_balanced_weights(prefill: np.ndarray) -> np.ndarray:

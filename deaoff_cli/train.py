@@ -190,11 +190,13 @@ def make_envs(cfg: RunConfig, env_seeds: range) -> VecEnv:
 def _pretrain(model, cfg: RunConfig, run_dir: Path) -> None:
     """``pretrain_episodes``: behaviour cloning of the env's teacher before the RL updates
     (agents/imitation.py: the myopic optimum on DecoderSplit-v1, the greedy joint assignment
-    on MultiUserShared-v0); the cloned model is kept as RUN_DIR/pretrained.zip."""
+    on MultiUserShared-v0, or ``pretrain_teacher``'s), then ``pretrain_dagger_episodes`` of
+    DAgger; the cloned model is kept as RUN_DIR/pretrained.zip."""
     episodes = int(cfg.hyperparams.get("pretrain_episodes", 0) or 0)
     if episodes <= 0:
         return
-    from agents.imitation import behaviour_cloning, collect_demonstrations, demonstration_seeds, teacher_for
+    from agents.imitation import (behaviour_cloning, collect_demonstrations, demonstration_seeds,
+                                  prefill_balanced_weights, teacher_for)
 
     which = str(cfg.hyperparams.get("pretrain_teacher", "default"))
     try:
@@ -206,12 +208,26 @@ def _pretrain(model, cfg: RunConfig, run_dir: Path) -> None:
         demos = collect_demonstrations(cfg.env_id, cfg.env_config, demonstration_seeds(cfg.seed, episodes), which)
     except ValueError as exc:
         raise ConfigError(f"pretraining: {exc}") from None
-    weights = None
-    if cfg.hyperparams.get("pretrain_balance_prefill", False):
-        from agents.imitation import prefill_balanced_weights
-        weights = prefill_balanced_weights(demos["prefill"])
-    history = behaviour_cloning(model, demos, seed=cfg.seed, weights=weights)
+    balance = bool(cfg.hyperparams.get("pretrain_balance_prefill", False))
+    history = behaviour_cloning(model, demos, seed=cfg.seed,
+                                weights=prefill_balanced_weights(demos["prefill"]) if balance else None)
+    dagger = int(cfg.hyperparams.get("pretrain_dagger_episodes", 0) or 0)
+    if dagger:  # one DAgger round on the next seeds of the demonstration range
+        seeds = demonstration_seeds(cfg.seed, episodes + dagger)[episodes:]
+        more = collect_demonstrations(cfg.env_id, cfg.env_config, seeds, which, student=model)
+        demos = {"obs": {k: np.concatenate([v, more["obs"][k]]) for k, v in demos["obs"].items()},
+                 "masks": np.concatenate([demos["masks"], more["masks"]]),
+                 "actions": np.concatenate([demos["actions"], more["actions"]]),
+                 "prefill": np.concatenate([demos["prefill"], more["prefill"]]),
+                 "chosen": demos.get("chosen", []) + more.get("chosen", [])}
+        history += behaviour_cloning(model, demos, seed=cfg.seed + 1,
+                                     weights=prefill_balanced_weights(demos["prefill"]) if balance else None)
+        print(f"DAgger: {dagger} episodes of the cloned student labelled by the teacher "
+              f"({len(more['actions']):,} states)", flush=True)
     model.save(run_dir / "pretrained.zip")
+    if demos.get("chosen"):
+        counts = {c: demos["chosen"].count(c) for c in dict.fromkeys(demos["chosen"])}
+        print("teacher's choice per episode: " + ", ".join(f"{c} {k}" for c, k in counts.items()), flush=True)
     print(f"pretrained on {episodes} {name} episodes ({len(demos['actions']):,} decisions): "
           f"NLL {history[0]:.3f} -> {history[-1]:.3f} in {time.perf_counter() - t0:.0f} s", flush=True)
 

@@ -150,3 +150,25 @@ def test_best_of_baselines_teacher_replays_the_cheapest_candidate():
     while not done:
         _, _, done, _, _ = env.step(teacher(env))
     assert env.unwrapped.episode_cost == pytest.approx(min(costs.values()), rel=1e-12)
+
+
+def test_dagger_labels_the_students_states():
+    """With a student, the episodes follow the student's greedy actions and each recorded
+    action is the teacher's at the state the student reached."""
+    from sb3_contrib import MaskablePPO
+
+    env = gym.make("DecoderSplit-v1", config=TINY)
+    student = MaskablePPO("MultiInputPolicy", env, seed=3, device="cpu", n_steps=16, batch_size=16)
+    demos = collect_demonstrations("DecoderSplit-v1", TINY, range(5, 6), student=student)
+    obs, _ = env.reset(seed=5)
+    done, t = False, 0
+    while not done:
+        mask = env.unwrapped.action_masks()
+        assert demos["actions"][t] == teacher_action(env)
+        np.testing.assert_array_equal(demos["obs"]["system"][t], obs["system"])
+        act, _ = student.predict({k: v[None] for k, v in obs.items()}, deterministic=True, action_masks=mask[None])
+        obs, _, done, _, _ = env.step(int(np.asarray(act).reshape(-1)[0]))
+        t += 1
+    assert t == len(demos["actions"]) == 4
+    with pytest.raises(ValueError, match="DAgger needs a teacher that can label any state"):
+        collect_demonstrations("DecoderSplit-v1", TINY, range(0, 1), "clairvoyant", student=student)
