@@ -44,7 +44,7 @@ import yaml
 
 from .hardware import list_profiles, load_profile
 from .radio import RADIO_PROFILES, check_tx_levels, distance_for_rate_km
-from .system import CONFIG_DIR, DeviceConfig, Scenario, ServerConfig, reject_unknown_keys
+from .system import CONFIG_DIR, DeviceConfig, Scenario, ServerConfig, _yaml_number, reject_unknown_keys
 
 WORLDS_DIR = CONFIG_DIR / "worlds"
 MAX_SERVERS = 8
@@ -140,16 +140,6 @@ class WorldDistribution:
 
 
 # --------------------------------------------------------------------------- validation
-def _yaml_number(value: Any) -> Any:
-    """PyYAML (YAML 1.1) reads ``20e6`` as a string: accept numeric strings as floats."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
-
-
 def _as_tuple(value: Any, where: str) -> tuple:
     if not isinstance(value, (list, tuple)):
         raise ValueError(f"{where} must be a list, got {value!r}")
