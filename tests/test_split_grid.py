@@ -135,14 +135,15 @@ def test_random_world_share_mixes_in_the_scenario():
 
 def test_the_shipped_random_worlds_run_config_resolves():
     """configs/runs/split-random-worlds.yaml (the README's recipe) resolves to a run whose env
-    builds and whose teacher is the clairvoyant one."""
+    builds and whose teacher is the best-of-baselines one, with a DAgger round."""
     from deaoff_cli.train import resolve_new
 
     opts = {"config": "configs/runs/split-random-worlds.yaml", "algo": None, "env": None, "seed": None,
             "n_envs": None, "vec_env": None, "timesteps": None, "eval_freq": None, "eval_episodes": None,
             "env_config": None}
     cfg = resolve_new(opts)
-    assert cfg.env_id == "DecoderSplit-v1" and cfg.hyperparams["pretrain_teacher"] == "clairvoyant"
+    assert cfg.env_id == "DecoderSplit-v1" and cfg.hyperparams["pretrain_teacher"] == "best-of-baselines"
+    assert cfg.hyperparams["pretrain_dagger_episodes"] == 150 and cfg.env_config["world_distribution"] == "default"
     env = gym.make(cfg.env_id, config={**cfg.env_config, **TINY})
     env.reset(seed=0)
     assert env.action_space.n == 10 * 4
