@@ -147,3 +147,12 @@ def test_the_shipped_random_worlds_run_config_resolves():
     env = gym.make(cfg.env_id, config={**cfg.env_config, **TINY})
     env.reset(seed=0)
     assert env.action_space.n == 10 * 4
+
+
+def test_recipe_a_differs_only_in_the_warm_start():
+    from deaoff_cli.train import read_run_config_file
+
+    a = read_run_config_file("configs/runs/split-random-worlds-clairvoyant.yaml")
+    b = read_run_config_file("configs/runs/split-random-worlds.yaml")
+    assert a["env_config"] == b["env_config"] and a["hyperparams"]["pretrain_teacher"] == "clairvoyant"
+    assert {k: v for k, v in a.items() if k != "hyperparams"} == {k: v for k, v in b.items() if k != "hyperparams"}
