@@ -265,6 +265,16 @@ class _OffloadBase(gym.Env):
     def _world_changed(self) -> None:
         pass
 
+    def node_depth(self, i: int) -> float:
+        """Node i's depth in the current model, in [0, 1]: the embedding 0, a node of layer l
+        (0-based) (l + 1) / (L + 1), the head 1."""
+        tm = self.tokens
+        kind, name = tm.kinds[i], tm.names[i]
+        layers = self.spec_model.num_layers
+        if name.startswith("L"):
+            return (int(name[1:].split(".")[0]) + 1) / (layers + 1)
+        return 0.0 if kind == "embed" else 1.0
+
     # ------------------------------------------------------------------ request state
     def _reset_request(self) -> None:
         cfg = self.config
@@ -613,16 +623,12 @@ class DecoderOffloadEnv(_OffloadBase):
         """The node rows of the current world's priority order."""
         if not hasattr(self, "layout"):
             return  # called by the base __init__ before the layout exists; __init__ calls it again
-        num_layers = self.spec_model.num_layers
-        tm = self.tokens
         col = NODE_FEATURES.index
         self._node_static = np.zeros((self.num_nodes, len(NODE_FEATURES)), dtype=np.float32)
-        for i, kind in enumerate(tm.kinds):
+        for i, kind in enumerate(self.tokens.kinds):
             self._node_static[i, KINDS.index(kind)] = 1.0
             self._node_static[i, col("index")] = i / max(self.num_nodes - 1, 1)
-            name = tm.names[i]
-            layer = int(name[1:].split(".")[0]) + 1 if name.startswith("L") else (0 if kind == "embed" else num_layers + 1)
-            self._node_static[i, col("layer")] = layer / (num_layers + 1)
+            self._node_static[i, col("layer")] = self.node_depth(i)
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -841,7 +847,7 @@ class DecoderSplitEnv(_OffloadBase):
         if not grid:
             self.cuts = list(range(n + 1))
             return
-        depth = [self._node_depth(i) for i in range(n)]
+        depth = [self.node_depth(i) for i in range(n)]
 
         def prefix(limit: float) -> int:  # the leading nodes of the priority order within the depth
             p = 0
@@ -850,15 +856,6 @@ class DecoderSplitEnv(_OffloadBase):
             return p
 
         self.cuts = [0] + [prefix((j - 1) / grid) for j in range(1, grid + 1)] + [n]
-
-    def _node_depth(self, i: int) -> float:
-        """Node i's depth in [0, 1]: the embedding 0, layer l (0-based) (l + 1) / (L + 1), the head 1."""
-        tm = self.tokens
-        kind, name = tm.kinds[i], tm.names[i]
-        layers = self.spec_model.num_layers
-        if name.startswith("L"):
-            return (int(name[1:].split(".")[0]) + 1) / (layers + 1)
-        return 0.0 if kind == "embed" else 1.0
 
     @property
     def num_servers(self) -> int:
