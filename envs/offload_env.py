@@ -789,7 +789,8 @@ class DecoderSplitEnv(_OffloadBase):
     k = a % M + 1; cut c puts the first ``cuts[c]`` nodes on the device (the last cut: all
     of them).  ``split_grid`` 0: C = N + 1, every cut (cuts[c] = c); ``split_grid`` G >= 1:
     C = G + 2 depth-free cuts (all on the server, the embedding on the device, the layers
-    up to depth j/G on the device, all on the device), the same actions for any model.  ``action_masks()`` marks splits whose device
+    up to depth j/G on the device, all on the device), the same actions for any model.
+    ``action_masks()`` marks splits whose device
     part or server part does not fit in memory or whose server is down.  A masked action
     falls back to the first feasible one, with the penalty and ``info["invalid_action"]``.
     As in ``DecoderOffload-v1``: ``env.unwrapped.action_masks()``, or ``info["action_mask"]``.
