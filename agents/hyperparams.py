@@ -40,7 +40,7 @@ RESERVED = frozenset({"self", "policy", "env", "tensorboard_log", "verbose", "se
 CLASS_ARGS = frozenset({"rollout_buffer_class", "replay_buffer_class"})
 """Constructor arguments that take a class and have no name table here."""
 TRAINING_KEYS = frozenset({"n_envs", "normalize_reward", "pretrain_episodes", "pretrain_teacher",
-                           "pretrain_balance_prefill", "pretrain_dagger_episodes"})
+                           "pretrain_balance_prefill", "pretrain_dagger_episodes", "pretrain_dagger_rounds"})
 """Keys a section may hold that are not algorithm arguments: ``n_envs``; ``normalize_reward``
 (train.py scales the training rewards by a running estimate of the discounted return's
 standard deviation and clips them to ±10, SB3's ``VecNormalize(norm_obs=False)``; the
@@ -54,7 +54,7 @@ all-device);
 cloning loss as all their decode decisions, :func:`agents.imitation.prefill_balanced_weights`);
 ``pretrain_dagger_episodes`` (after cloning, one DAgger round: the cloned student plays that
 many more episodes, the teacher labels the states it visits, and the policy is cloned again
-on all the labels)."""
+on all the labels; ``pretrain_dagger_rounds`` such rounds, default 1)."""
 SCHEDULES = frozenset({"learning_rate", "clip_range", "clip_range_vf"})
 POLICY_RESERVED = frozenset({"self", "observation_space", "action_space", "lr_schedule"})
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
@@ -146,6 +146,11 @@ def validate(algo: str, hyperparams: Mapping[str, Any], where: str = "hyperparam
         raise ConfigError(f"{where}: pretrain_dagger_episodes needs pretrain_episodes >= 1")
     if dagger and teacher == "clairvoyant":
         raise ConfigError(f"{where}: pretrain_dagger_episodes needs a teacher that labels any state, not 'clairvoyant'")
+    rounds = hyperparams.get("pretrain_dagger_rounds", 1)
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or not 1 <= rounds <= 10:
+        raise ConfigError(f"{where}: pretrain_dagger_rounds must be an integer in [1, 10], got {rounds!r}")
+    if "pretrain_dagger_rounds" in hyperparams and not dagger:
+        raise ConfigError(f"{where}: pretrain_dagger_rounds needs pretrain_dagger_episodes >= 1")
     balance = hyperparams.get("pretrain_balance_prefill", False)
     if not isinstance(balance, bool):
         raise ConfigError(f"{where}: pretrain_balance_prefill must be true or false, got {balance!r}")

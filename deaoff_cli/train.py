@@ -212,17 +212,19 @@ def _pretrain(model, cfg: RunConfig, run_dir: Path) -> None:
     history = behaviour_cloning(model, demos, seed=cfg.seed,
                                 weights=prefill_balanced_weights(demos["prefill"]) if balance else None)
     dagger = int(cfg.hyperparams.get("pretrain_dagger_episodes", 0) or 0)
-    if dagger:  # one DAgger round on the next seeds of the demonstration range
-        seeds = demonstration_seeds(cfg.seed, episodes + dagger)[episodes:]
+    rounds = int(cfg.hyperparams.get("pretrain_dagger_rounds", 1)) if dagger else 0
+    for r in range(rounds):  # DAgger rounds, each on the next seeds of the demonstration range
+        first = episodes + r * dagger
+        seeds = demonstration_seeds(cfg.seed, first + dagger)[first:]
         more = collect_demonstrations(cfg.env_id, cfg.env_config, seeds, which, student=model)
         demos = {"obs": {k: np.concatenate([v, more["obs"][k]]) for k, v in demos["obs"].items()},
                  "masks": np.concatenate([demos["masks"], more["masks"]]),
                  "actions": np.concatenate([demos["actions"], more["actions"]]),
                  "prefill": np.concatenate([demos["prefill"], more["prefill"]]),
                  "chosen": demos.get("chosen", []) + more.get("chosen", [])}
-        history += behaviour_cloning(model, demos, seed=cfg.seed + 1,
+        history += behaviour_cloning(model, demos, seed=cfg.seed + 1 + r,
                                      weights=prefill_balanced_weights(demos["prefill"]) if balance else None)
-        print(f"DAgger: {dagger} episodes of the cloned student labelled by the teacher "
+        print(f"DAgger round {r + 1}: {dagger} episodes of the cloned student labelled by the teacher "
               f"({len(more['actions']):,} states)", flush=True)
     model.save(run_dir / "pretrained.zip")
     if demos.get("chosen"):

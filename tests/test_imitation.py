@@ -172,3 +172,15 @@ def test_dagger_labels_the_students_states():
     assert t == len(demos["actions"]) == 4
     with pytest.raises(ValueError, match="DAgger needs a teacher that can label any state"):
         collect_demonstrations("DecoderSplit-v1", TINY, range(0, 1), "clairvoyant", student=student)
+
+
+def test_dagger_options_are_checked():
+    from agents.hyperparams import ConfigError, validate
+
+    with pytest.raises(ConfigError, match="pretrain_dagger_rounds must be an integer in"):
+        validate("maskable_ppo", {"pretrain_episodes": 5, "pretrain_dagger_episodes": 5, "pretrain_dagger_rounds": 0})
+    with pytest.raises(ConfigError, match="needs pretrain_dagger_episodes >= 1"):
+        validate("maskable_ppo", {"pretrain_episodes": 5, "pretrain_dagger_rounds": 2})
+    with pytest.raises(ConfigError, match="not 'clairvoyant'"):
+        validate("maskable_ppo", {"pretrain_episodes": 5, "pretrain_dagger_episodes": 5,
+                                  "pretrain_teacher": "clairvoyant"})

@@ -213,3 +213,25 @@ def test_normalize_reward_wraps_only_the_training_envs():
     finally:
         train_env.close()
         eval_env.close()
+
+
+def test_warm_start_with_dagger_rounds(tmp_path):
+    """A tiny many-worlds run: best-of-baselines cloning, two DAgger rounds, then PPO; the
+    run writes pretrained.zip and says what it did."""
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"hyperparams": {
+        "n_steps": 16, "batch_size": 16, "n_epochs": 1, "pretrain_episodes": 1,
+        "pretrain_teacher": "best-of-baselines", "pretrain_balance_prefill": True,
+        "pretrain_dagger_episodes": 1, "pretrain_dagger_rounds": 2}}))
+    env = json.dumps({"new_tokens": 2, "prompt_len": 16, "split_grid": 3, "model_pool": ["gpt2", "qwen2.5-0.5b"],
+                      "world_distribution": "default", "random_world_share": 0.5})
+    out = run_train("--algo", "maskable_ppo", "--env", "DecoderSplit-v1", "--timesteps", "16", "--seed", "0",
+                    "--log-dir", str(tmp_path / "runs"), "--config", str(config), "--env-config", env,
+                    "--n-envs", "1", "--eval-freq", "1000", "--eval-episodes", "1", "--no-progress")
+    assert out.returncode == 0, out.stderr
+    assert "DAgger round 1: 1 episodes" in out.stdout and "DAgger round 2: 1 episodes" in out.stdout
+    assert "teacher's choice per episode:" in out.stdout
+    run_dir = run_dir_of(tmp_path / "runs")
+    assert (run_dir / "pretrained.zip").is_file()
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["hyperparams"]["pretrain_dagger_rounds"] == 2 and saved["env_config"]["split_grid"] == 3
