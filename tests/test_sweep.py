@@ -22,7 +22,7 @@ TINY = ROOT / "configs" / "sweeps" / "tiny.yaml"
 BASE = {"algo": "ppo", "env": "DecoderOffload-v1", "timesteps": 128}
 
 
-def run_sweep(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_sweep(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "sweep.py"), *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=timeout)
 
