@@ -327,17 +327,26 @@ def list_scenarios() -> list[str]:
     return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
 
 
+def preset_path(name_or_path: str | Path, directory: Path, what: str,
+                missing: type[Exception] = FileNotFoundError) -> Path:
+    """The file of a preset name (``directory/NAME.yaml``; ValueError naming the presets if
+    there is none) or of a YAML path (``missing`` naming it if it does not exist)."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = directory / f"{name_or_path}.yaml"
+        if not path.exists():
+            presets = sorted(p.stem for p in directory.glob("*.yaml"))
+            raise ValueError(f"unknown {what} {str(name_or_path)!r}; presets: {presets}")
+    if not path.exists():
+        raise missing(f"{what} file not found: {path}")
+    return path
+
+
 def load_scenario(name_or_path: str | Path | Scenario) -> Scenario:
     """A scenario preset from ``configs/scenarios/NAME.yaml`` or a YAML file path."""
     if isinstance(name_or_path, Scenario):
         return name_or_path
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = SCENARIO_DIR / f"{name_or_path}.yaml"
-        if not path.exists():
-            raise ValueError(f"unknown scenario {str(name_or_path)!r}; presets: {list_scenarios()}")
-    if not path.exists():
-        raise FileNotFoundError(f"scenario file not found: {path}")
+    path = preset_path(name_or_path, SCENARIO_DIR, "scenario")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:

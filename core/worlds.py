@@ -44,7 +44,8 @@ import yaml
 
 from .hardware import list_profiles, load_profile
 from .radio import RADIO_PROFILES, check_tx_levels, distance_for_rate_km
-from .system import CONFIG_DIR, DeviceConfig, Scenario, ServerConfig, _yaml_number, reject_unknown_keys
+from .system import (CONFIG_DIR, DeviceConfig, Scenario, ServerConfig, _yaml_number, preset_path,
+                     reject_unknown_keys)
 
 WORLDS_DIR = CONFIG_DIR / "worlds"
 MAX_SERVERS = 8
@@ -257,14 +258,7 @@ def load_world_distribution(name_or_path: str | Path | WorldDistribution) -> Wor
     naming the file, the unknown key or the bad field."""
     if isinstance(name_or_path, WorldDistribution):
         return name_or_path
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = WORLDS_DIR / f"{name_or_path}.yaml"
-        if not path.exists():
-            raise ValueError(f"unknown world distribution {str(name_or_path)!r}; presets: "
-                             f"{list_world_distributions()}")
-    if not path.exists():
-        raise ValueError(f"world distribution file not found: {path}")
+    path = preset_path(name_or_path, WORLDS_DIR, "world distribution", missing=ValueError)
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:

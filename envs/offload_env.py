@@ -869,11 +869,18 @@ class DecoderSplitEnv(_OffloadBase):
         p = self.cuts[c]
         return [DEVICE] * p + [k + 1] * (self.num_nodes - p)
 
+    def _split_fits(self) -> list[list[bool]]:
+        """:func:`core.cost.split_fits` of the current token, computed once per token (the
+        step's mask, its observation and the returned mask all read it)."""
+        if getattr(self, "_fits_of", None) is not self.inst:
+            self._fits_of, self._fits = self.inst, split_fits(self.inst)
+        return self._fits
+
     def action_masks(self) -> np.ndarray:
         """Cuts that fit (:func:`core.cost.split_fits`), action a = c·M + (k - 1), M =
         max_servers; the columns of absent servers are False."""
         fits = np.zeros((self.num_cuts, self.max_servers), dtype=bool)
-        fits[:, :self.num_servers] = np.asarray(split_fits(self.inst), dtype=bool)[self.cuts]
+        fits[:, :self.num_servers] = np.asarray(self._split_fits(), dtype=bool)[self.cuts]
         return fits.reshape(-1)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -905,7 +912,7 @@ class DecoderSplitEnv(_OffloadBase):
         inst = self.inst
         locations = np.zeros((self.max_locations, len(self.layout.location_features)), dtype=np.float32)
         locations[:, :5] = self._location_features()
-        fits = split_fits(inst)
+        fits = self._split_fits()
         n = self.num_nodes
         for k in range(self.num_locations):
             # the engine's cost of the whole token on location k alone (the device: all-on-device)
